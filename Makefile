@@ -1,0 +1,45 @@
+# tracescore: `make run` to try it, `make test` to check it.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ADDR ?= 127.0.0.1:8000
+export DEBUG ?= true
+
+.PHONY: run test install install-test migrate lint format bench-ingest bench-list bench-scoring clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+migrate: install
+	$(PY) manage.py migrate --no-input -v 0
+
+run: migrate
+	$(PY) manage.py bootstrap --url http://$(ADDR)
+	$(PY) manage.py start $(ADDR)
+
+lint: install-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-test
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: install-test lint
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py check
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) test-artifacts db.sqlite3* test-db.sqlite3*

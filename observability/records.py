@@ -1,0 +1,47 @@
+"""Plain span data, the meeting point of every way spans come in.
+
+OTLP protobuf, OTLP/JSON, the native JSON batch API and the demo generator all
+produce ``SpanRecord`` values; ``observability.services.ingest_spans`` stores
+them. No ORM here, so decoders stay pure and fast to test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class SpanRecord:
+    trace_id: str  # 32 lowercase hex chars
+    span_id: str  # 16 lowercase hex chars
+    started_at: datetime
+    parent_span_id: str | None = None
+    name: str = ""
+    span_type: str = "generic"
+    status: str = "unset"  # unset / ok / error
+    error_message: str = ""
+    ended_at: datetime | None = None
+    input: Any = None
+    output: Any = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    resource: dict[str, Any] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    model: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds() * 1000
+
+
+@dataclass
+class IngestResult:
+    """What one ingest call stored."""
+
+    accepted_spans: int = 0
+    trace_ids: list[str] = field(default_factory=list)

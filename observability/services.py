@@ -1,0 +1,194 @@
+"""Every write to traces and spans goes through here."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import Count, Max, Min, Q, Sum
+from django.utils import timezone
+
+from observability.choices import SpanStatus, SpanType
+from observability.models import IngestKey, Span, Trace
+from observability.records import IngestResult, SpanRecord
+
+SPAN_UPDATE_FIELDS = [
+    "parent_span_id",
+    "name",
+    "span_type",
+    "status",
+    "error_message",
+    "started_at",
+    "ended_at",
+    "duration_ms",
+    "input",
+    "output",
+    "attributes",
+    "resource",
+    "events",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "received_at",
+]
+
+INGEST_KEY_PREFIX = "tsk_"
+
+TRACE_SUMMARY_FIELDS = [
+    "root_span_id",
+    "has_root",
+    "name",
+    "span_type",
+    "status",
+    "has_error",
+    "error_message",
+    "started_at",
+    "ended_at",
+    "duration_ms",
+    "span_count",
+    "input_tokens",
+    "output_tokens",
+    "service_name",
+    "updated_at",
+]
+
+
+def _span_from_record(record: SpanRecord) -> Span:
+    return Span(
+        trace_id=record.trace_id,
+        span_id=record.span_id,
+        parent_span_id=record.parent_span_id or None,
+        name=record.name,
+        span_type=record.span_type,
+        status=record.status,
+        error_message=record.error_message,
+        started_at=record.started_at,
+        ended_at=record.ended_at,
+        duration_ms=record.duration_ms,
+        input=record.input,
+        output=record.output,
+        attributes=record.attributes,
+        resource=record.resource,
+        events=record.events,
+        model=record.model,
+        input_tokens=record.input_tokens,
+        output_tokens=record.output_tokens,
+    )
+
+
+@transaction.atomic
+def ingest_spans(records: Iterable[SpanRecord]) -> IngestResult:
+    """Store spans idempotently and bring their Trace rows up to date.
+
+    Sending the same spans twice changes nothing; a re-sent span with new data
+    replaces the old. Spans of one trace may come in any order and in several
+    calls. The query count does not grow with the number of spans.
+    """
+    # Last copy wins when a request repeats a span.
+    unique = {(r.trace_id, r.span_id): r for r in records}
+    if not unique:
+        return IngestResult()
+    trace_ids = sorted({trace_id for trace_id, _ in unique})
+
+    # Create missing Trace rows, then lock them in a fixed order: two requests
+    # carrying spans of one trace then summarise it one after the other, each
+    # seeing the other's committed spans.
+    Trace.objects.bulk_create([Trace(trace_id=t) for t in trace_ids], ignore_conflicts=True)
+    list(
+        Trace.objects.select_for_update()
+        .filter(trace_id__in=trace_ids)
+        .order_by("trace_id")
+        .values_list("trace_id", flat=True)
+    )
+    Span.objects.bulk_create(
+        [_span_from_record(unique[key]) for key in sorted(unique)],
+        update_conflicts=True,
+        unique_fields=["trace", "span_id"],
+        update_fields=SPAN_UPDATE_FIELDS,
+    )
+    refresh_traces(trace_ids)
+    return IngestResult(accepted_spans=len(unique), trace_ids=trace_ids)
+
+
+def refresh_traces(trace_ids: list[str]) -> None:
+    """Recompute the summary columns of these traces from their spans."""
+    spans = Span.objects.filter(trace_id__in=trace_ids)
+    stats = {
+        row["trace_id"]: row
+        for row in spans.values("trace_id").annotate(
+            count=Count("id"),
+            first_start=Min("started_at"),
+            last_end=Max("ended_at"),
+            errors=Count("id", filter=Q(status=SpanStatus.ERROR)),
+            tokens_in=Sum("input_tokens"),
+            tokens_out=Sum("output_tokens"),
+        )
+    }
+    # The root is the span without a parent; if several claim it, the earliest wins.
+    roots: dict[str, dict] = {}
+    for row in (
+        spans.filter(parent_span_id__isnull=True)
+        .order_by("started_at", "span_id")
+        .values("trace_id", "span_id", "name", "span_type", "error_message", "resource")
+    ):
+        roots.setdefault(row["trace_id"], row)
+    first_errors: dict[str, str] = {}
+    for row in (
+        spans.filter(status=SpanStatus.ERROR)
+        .order_by("started_at", "span_id")
+        .values("trace_id", "error_message", "name")
+    ):
+        first_errors.setdefault(row["trace_id"], row["error_message"] or f"{row['name']} failed")
+    earliest: dict[str, dict] = {}
+    for row in (
+        spans.filter(trace_id__in=[t for t in trace_ids if t not in roots])
+        .order_by("started_at", "span_id")
+        .values("trace_id", "name", "resource")
+    ):
+        earliest.setdefault(row["trace_id"], row)
+
+    now = timezone.now()
+    traces = list(Trace.objects.filter(trace_id__in=trace_ids))
+    for trace in traces:
+        row = stats.get(trace.trace_id)
+        root = roots.get(trace.trace_id)
+        stand_in = root or earliest.get(trace.trace_id) or {}
+        trace.has_root = root is not None
+        trace.root_span_id = root["span_id"] if root else ""
+        trace.name = stand_in.get("name", "")
+        trace.span_type = root["span_type"] if root else SpanType.GENERIC
+        trace.service_name = str((stand_in.get("resource") or {}).get("service.name", ""))[:256]
+        trace.span_count = row["count"] if row else 0
+        trace.started_at = row["first_start"] if row else None
+        trace.ended_at = row["last_end"] if row else None
+        trace.duration_ms = (
+            (trace.ended_at - trace.started_at).total_seconds() * 1000
+            if trace.started_at and trace.ended_at
+            else None
+        )
+        trace.has_error = bool(row and row["errors"])
+        trace.error_message = first_errors.get(trace.trace_id, "")
+        trace.status = (
+            SpanStatus.ERROR if trace.has_error else SpanStatus.OK if root else SpanStatus.UNSET
+        )
+        trace.input_tokens = (row and row["tokens_in"]) or 0
+        trace.output_tokens = (row and row["tokens_out"]) or 0
+        trace.updated_at = now
+    Trace.objects.bulk_update(traces, TRACE_SUMMARY_FIELDS)
+
+
+def create_ingest_key(*, name: str) -> tuple[IngestKey, str]:
+    """Create an ingest key; returns it with the secret, which is shown only now."""
+    secret = INGEST_KEY_PREFIX + secrets.token_urlsafe(32)
+    key = IngestKey.objects.create(
+        name=name, prefix=secret[:12], hashed_secret=hash_ingest_secret(secret)
+    )
+    return key, secret
+
+
+def hash_ingest_secret(secret: str) -> str:
+    # The secret has 256 random bits, so a fast hash is safe and lets every
+    # ingest request look its key up by an indexed equality.
+    return hashlib.sha256(secret.encode()).hexdigest()

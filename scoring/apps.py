@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class ScoringConfig(AppConfig):
+    name = "scoring"
+    verbose_name = "Scoring"
+
+    def ready(self):
+        # Load the configured scorers at start-up, so a bad TRACESCORE_SCORERS
+        # entry or a duplicate id fails now with a clear message, not mid-batch.
+        from scoring.scorers import registry
+
+        registry.load()

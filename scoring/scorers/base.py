@@ -1,0 +1,156 @@
+"""The scorer contract.
+
+A scorer turns one trace (or one span of it) into a score with a reason::
+
+    class Politeness(Scorer):
+        id = "politeness"
+        name = "Politeness"
+        description = "Does the answer say please or thank you?"
+
+        def score(self, data: ScoringInput) -> ScoreResult:
+            polite = any(w in data.output_text.lower() for w in ("please", "thank"))
+            return ScoreResult(
+                score=1.0 if polite else 0.0,
+                reason="The answer is polite." if polite else "No please or thank you.",
+            )
+
+``score`` must be a pure function of its ``ScoringInput``: no database access,
+so it can be tested without one and run in any worker. Raise ``ScorerError``
+with a message a user can act on when the trace cannot be scored (no output to
+judge, judge endpoint down…); any other exception is recorded as a failure too,
+but with a less helpful message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+
+class ScorerError(Exception):
+    """This trace could not be scored; the message says why, for a person."""
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool call of the trace, in the order the calls started."""
+
+    span_id: str
+    name: str
+    arguments: Any = None
+    result: Any = None
+    error: str = ""
+    started_at: datetime | None = None
+    duration_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class LLMStep:
+    """One LLM generation of the trace, in the order the steps started."""
+
+    span_id: str
+    model: str = ""
+    input: Any = None
+    output: Any = None
+    input_text: str = ""
+    output_text: str = ""
+    system_prompt: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    error: str = ""
+    started_at: datetime | None = None
+    duration_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class SpanSummary:
+    """A plain copy of one span of the trace (no ORM object leaks into scorers)."""
+
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    span_type: str
+    status: str
+    error_message: str = ""
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_ms: float | None = None
+    input: Any = None
+    output: Any = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    model: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class ScoringInput:
+    """Everything a scorer may look at for one trace.
+
+    ``input``/``output`` are the scored span's raw values as stored;
+    ``input_text``/``output_text`` are the same as plain text (an agent's final
+    answer rather than a JSON blob, where the conventions say where it is).
+    """
+
+    trace_id: str
+    span_id: str
+    span_name: str = ""
+    span_type: str = ""
+    input: Any = None
+    output: Any = None
+    input_text: str = ""
+    output_text: str = ""
+    question: str = ""
+    system_prompt: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    llm_steps: tuple[LLMStep, ...] = ()
+    spans: tuple[SpanSummary, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime | None = None
+    duration_ms: float | None = None
+    notes: tuple[str, ...] = ()  # e.g. "the trace has no root span yet; scored span X"
+
+    @property
+    def error_spans(self) -> tuple[SpanSummary, ...]:
+        return tuple(span for span in self.spans if span.status == "error")
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """A score within the scorer's range, a reason a person understands, and details."""
+
+    score: float
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Scorer:
+    """Base class of every scorer. Subclasses set the class attributes and ``score``."""
+
+    id: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    kind: ClassVar[Literal["code", "llm"]] = "code"
+    min_score: ClassVar[float] = 0.0
+    max_score: ClassVar[float] = 1.0
+    higher_is_better: ClassVar[bool] = True
+    version: ClassVar[str] = "1"
+
+    def availability(self) -> tuple[bool, str]:
+        """(available, reason it is not). Judges without an endpoint are unavailable."""
+        return True, ""
+
+    @property
+    def available(self) -> bool:
+        return self.availability()[0]
+
+    @property
+    def unavailable_reason(self) -> str:
+        return self.availability()[1]
+
+    def score(self, data: ScoringInput) -> ScoreResult:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id!r}>"

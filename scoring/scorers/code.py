@@ -1,0 +1,1 @@
+"""Built-in code scorers: no network, deterministic."""

@@ -1,0 +1,1 @@
+"""Built-in LLM-judge scorers on any OpenAI-compatible chat-completions endpoint."""

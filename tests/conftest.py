@@ -1,0 +1,34 @@
+"""Fixtures shared by every test: named users and signed-in clients.
+
+alice is a signed-in member, bob a second user, and anonymous callers have no
+account at all.
+"""
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", "alice@example.com", "alice-pass-123")
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def api_client(alice):
+    """An API client authenticated with alice's DRF token."""
+    api = APIClient()
+    token, _ = Token.objects.get_or_create(user=alice)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return api
+
+
+@pytest.fixture
+def anon_api_client():
+    return APIClient()

@@ -1,0 +1,107 @@
+"""Build realistic traces for tests through the real ingest service."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from observability.models import Trace
+from observability.records import SpanRecord
+from observability.services import ingest_spans
+
+_ids = itertools.count(1)
+
+
+def new_trace_id() -> str:
+    return f"{next(_ids):032x}"
+
+
+def new_span_id() -> str:
+    return f"{next(_ids):016x}"
+
+
+def span(trace_id: str, **fields: Any) -> SpanRecord:
+    fields.setdefault("span_id", new_span_id())
+    fields.setdefault("started_at", timezone.now())
+    fields.setdefault("ended_at", fields["started_at"] + timedelta(milliseconds=100))
+    return SpanRecord(trace_id=trace_id, **fields)
+
+
+def agent_trace(
+    *,
+    question: str = "Where is my order 1042?",
+    answer: str = "Your order 1042 shipped yesterday and arrives Friday.",
+    name: str = "support-agent",
+    started_at: datetime | None = None,
+    tool_error: str = "",
+    metadata: dict[str, Any] | None = None,
+    trace_id: str | None = None,
+) -> Trace:
+    """An agent run: root agent span, an LLM call, a tool call, a final LLM answer."""
+    trace_id = trace_id or new_trace_id()
+    start = started_at or timezone.now() - timedelta(minutes=5)
+    root_id = new_span_id()
+    ms = timedelta(milliseconds=1)
+    records = [
+        span(
+            trace_id,
+            span_id=root_id,
+            name=name,
+            span_type="agent_run",
+            status="ok",
+            started_at=start,
+            ended_at=start + 2400 * ms,
+            input=question,
+            output=answer,
+            attributes={"metadata": metadata or {}},
+            resource={"service.name": "shop-support"},
+        ),
+        span(
+            trace_id,
+            parent_span_id=root_id,
+            name="chat gpt-4o-mini",
+            span_type="llm_generation",
+            status="ok",
+            started_at=start + 10 * ms,
+            ended_at=start + 900 * ms,
+            input=[
+                {"role": "system", "content": "You are a helpful support agent."},
+                {"role": "user", "content": question},
+            ],
+            output=[{"role": "assistant", "content": "Let me look up that order."}],
+            model="gpt-4o-mini",
+            input_tokens=120,
+            output_tokens=18,
+        ),
+        span(
+            trace_id,
+            parent_span_id=root_id,
+            name="lookup_order",
+            span_type="tool_call",
+            status="error" if tool_error else "ok",
+            error_message=tool_error,
+            started_at=start + 950 * ms,
+            ended_at=start + 1300 * ms,
+            input={"order_id": "1042"},
+            output=None if tool_error else {"status": "shipped", "eta": "Friday"},
+        ),
+        span(
+            trace_id,
+            parent_span_id=root_id,
+            name="chat gpt-4o-mini",
+            span_type="llm_generation",
+            status="ok",
+            started_at=start + 1350 * ms,
+            ended_at=start + 2350 * ms,
+            input=[{"role": "user", "content": question}],
+            output=[{"role": "assistant", "content": answer}],
+            model="gpt-4o-mini",
+            input_tokens=210,
+            output_tokens=32,
+        ),
+    ]
+    ingest_spans(records)
+    return Trace.objects.get(trace_id=trace_id)

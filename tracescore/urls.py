@@ -22,6 +22,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("observability.ingest_urls")),
     path("api/", include("tracescore.api_urls")),
     path("", include("observability.urls")),
     path("", include("scoring.urls")),

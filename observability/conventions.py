@@ -1,0 +1,183 @@
+"""Map span attributes onto the fields tracescore shows and scores.
+
+Three conventions are understood, first match wins for each field:
+
+1. tracescore's native attributes: ``tracescore.span_type``, ``tracescore.input``,
+   ``tracescore.output`` (JSON text or any value).
+2. OpenInference (Arize Phoenix, LlamaIndex, LangChain, DSPy instrumentations):
+   ``openinference.span.kind``, ``input.value`` / ``output.value`` with their
+   ``*.mime_type``, ``llm.model_name``, ``llm.token_count.*``, ``tool.name`` and the
+   flattened ``llm.input_messages.N.message.*`` attributes.
+3. OpenTelemetry GenAI semantic conventions: ``gen_ai.operation.name``,
+   ``gen_ai.agent.name``, ``gen_ai.request.model`` / ``gen_ai.response.model``,
+   ``gen_ai.usage.*``, ``gen_ai.input.messages`` / ``gen_ai.output.messages``,
+   ``gen_ai.tool.name`` and ``gen_ai.tool.call.arguments`` / ``.result``.
+
+Anything else is a ``generic`` span. Attributes are never removed: the caller
+keeps them all. Everything here is pure, so it is tested without a database.
+``docs/ingest.md`` has the table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from observability.choices import SpanType
+
+SPAN_TYPES = frozenset(SpanType.values)
+
+OPENINFERENCE_KINDS = {
+    "AGENT": SpanType.AGENT_RUN,
+    "LLM": SpanType.LLM_GENERATION,
+    "TOOL": SpanType.TOOL_CALL,
+    "RETRIEVER": SpanType.RETRIEVAL,
+    "RERANKER": SpanType.RETRIEVAL,
+    "EMBEDDING": SpanType.EMBEDDING,
+    # CHAIN is decided by position: a root chain is a workflow run, a nested one a step.
+}
+
+GENAI_OPERATIONS = {
+    "invoke_agent": SpanType.AGENT_RUN,
+    "create_agent": SpanType.AGENT_RUN,
+    "invoke_workflow": SpanType.WORKFLOW_RUN,
+    "chat": SpanType.LLM_GENERATION,
+    "text_completion": SpanType.LLM_GENERATION,
+    "generate_content": SpanType.LLM_GENERATION,
+    "execute_tool": SpanType.TOOL_CALL,
+    "embeddings": SpanType.EMBEDDING,
+    "retrieval": SpanType.RETRIEVAL,
+}
+
+# Only text that can start a JSON document is parsed; prose is kept as it is.
+_JSON_STARTS = frozenset('{["-0123456789tfn')
+_MESSAGE_ATTR = re.compile(r"^llm\.(input|output)_messages\.(\d+)\.message\.(.+)$")
+
+
+@dataclass
+class MappedFields:
+    """The span fields that come from attributes rather than from the span itself."""
+
+    span_type: str = SpanType.GENERIC
+    input: Any = None
+    output: Any = None
+    model: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    name: str = ""  # a name to use when the span has none (agent or tool name)
+
+
+def map_attributes(attributes: dict[str, Any], *, is_root: bool = False) -> MappedFields:
+    """Read span type, input/output, model and token counts from a span's attributes."""
+    get = attributes.get
+    mapped = MappedFields(span_type=span_type_of(attributes, is_root=is_root))
+
+    if "tracescore.input" in attributes:
+        mapped.input = parse_json_text(get("tracescore.input"))
+    elif "input.value" in attributes:
+        mapped.input = _value_with_mime(get("input.value"), get("input.mime_type"))
+    elif "gen_ai.input.messages" in attributes:
+        mapped.input = parse_json_text(get("gen_ai.input.messages"))
+    elif "gen_ai.tool.call.arguments" in attributes:
+        mapped.input = parse_json_text(get("gen_ai.tool.call.arguments"))
+
+    if "tracescore.output" in attributes:
+        mapped.output = parse_json_text(get("tracescore.output"))
+    elif "output.value" in attributes:
+        mapped.output = _value_with_mime(get("output.value"), get("output.mime_type"))
+    elif "gen_ai.output.messages" in attributes:
+        mapped.output = parse_json_text(get("gen_ai.output.messages"))
+    elif "gen_ai.tool.call.result" in attributes:
+        mapped.output = parse_json_text(get("gen_ai.tool.call.result"))
+
+    if mapped.input is None or mapped.output is None:
+        messages = flattened_messages(attributes)
+        if mapped.input is None and messages["input"]:
+            mapped.input = messages["input"]
+        if mapped.output is None and messages["output"]:
+            mapped.output = messages["output"]
+
+    model = get("llm.model_name") or get("gen_ai.response.model") or get("gen_ai.request.model")
+    mapped.model = str(model)[:256] if model else ""
+    mapped.input_tokens = _first_int(
+        attributes,
+        "llm.token_count.prompt",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.prompt_tokens",
+    )
+    mapped.output_tokens = _first_int(
+        attributes,
+        "llm.token_count.completion",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.completion_tokens",
+    )
+    label = get("gen_ai.agent.name") or get("tool.name") or get("gen_ai.tool.name")
+    mapped.name = str(label) if label else ""
+    return mapped
+
+
+def span_type_of(attributes: dict[str, Any], *, is_root: bool = False) -> str:
+    """The tracescore span type: native attribute, then OpenInference kind, then GenAI operation."""
+    native = attributes.get("tracescore.span_type")
+    if isinstance(native, str) and native in SPAN_TYPES:
+        return native
+    kind = attributes.get("openinference.span.kind")
+    if isinstance(kind, str):
+        kind = kind.upper()
+        if kind == "CHAIN":
+            return SpanType.WORKFLOW_RUN if is_root else SpanType.WORKFLOW_STEP
+        if kind in OPENINFERENCE_KINDS:
+            return OPENINFERENCE_KINDS[kind]
+    operation = attributes.get("gen_ai.operation.name")
+    if isinstance(operation, str) and operation in GENAI_OPERATIONS:
+        return GENAI_OPERATIONS[operation]
+    if "tool.name" in attributes or "gen_ai.tool.name" in attributes:
+        return SpanType.TOOL_CALL
+    return SpanType.GENERIC
+
+
+def parse_json_text(value: Any) -> Any:
+    """JSON text becomes the value it encodes; anything else is kept as it is."""
+    if isinstance(value, str) and value.lstrip()[:1] in _JSON_STARTS:
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _value_with_mime(value: Any, mime_type: Any) -> Any:
+    if isinstance(mime_type, str) and mime_type.startswith("application/json"):
+        return parse_json_text(value)
+    return value
+
+
+def flattened_messages(attributes: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Rebuild OpenInference's ``llm.input_messages.N.message.role|content`` into lists."""
+    found: dict[str, dict[int, dict[str, Any]]] = {"input": {}, "output": {}}
+    for key, value in attributes.items():
+        if not key.startswith(("llm.input_messages.", "llm.output_messages.")):
+            continue
+        match = _MESSAGE_ATTR.match(key)
+        if match:
+            direction, index, field = match.groups()
+            found[direction].setdefault(int(index), {})[field] = value
+    return {
+        direction: [by_index[i] for i in sorted(by_index)] for direction, by_index in found.items()
+    }
+
+
+def _first_int(attributes: dict[str, Any], *keys: str) -> int | None:
+    for key in keys:
+        value = attributes.get(key)
+        if value is None or isinstance(value, bool):
+            continue
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            continue
+        if 0 <= number < 2**31:
+            return number
+    return None

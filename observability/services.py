@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Count, Max, Min, Q, Sum
@@ -192,3 +193,33 @@ def hash_ingest_secret(secret: str) -> str:
     # The secret has 256 random bits, so a fast hash is safe and lets every
     # ingest request look its key up by an indexed equality.
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@transaction.atomic
+def revoke_ingest_key(*, key: IngestKey) -> IngestKey:
+    """Revoke a key: exporters using it get 401 from their next request on."""
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    return key
+
+
+# last_used_at is written at most this often per key, so busy exporters do not
+# turn every export into an extra UPDATE.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def authenticate_ingest_key(secret: str) -> IngestKey | None:
+    """The active ingest key with this secret, or None; notes when it was last used."""
+    if not secret or not secret.startswith(INGEST_KEY_PREFIX) or len(secret) > 256:
+        return None
+    key = IngestKey.objects.filter(
+        hashed_secret=hash_ingest_secret(secret), revoked_at__isnull=True
+    ).first()
+    if key is None:
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        IngestKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key

@@ -1,0 +1,290 @@
+"""Ingest endpoints: OTLP/HTTP ``POST /v1/traces`` and the JSON batch ``POST /api/spans``.
+
+Both authenticate, parse, and hand ``SpanRecord`` values to
+``observability.services.ingest_spans``; decoding lives in ``observability.otlp``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.models import AnonymousUser
+from django.db import OperationalError
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import authentication, exceptions, permissions, serializers
+from rest_framework.decorators import (
+    api_view,
+    authentication_classes,
+    permission_classes,
+)
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from observability import otlp
+from observability.choices import SpanStatus, SpanType
+from observability.conventions import map_attributes
+from observability.models import IngestKey
+from observability.records import SpanRecord
+from observability.services import authenticate_ingest_key, ingest_spans
+
+log = logging.getLogger(__name__)
+
+# google.rpc.Code values for the Status body of protobuf error answers.
+RPC_CODES = {400: 3, 401: 16, 413: 8, 415: 3, 503: 14}
+MAX_BATCH_SPANS = 10_000
+
+
+def bearer_secret(request: HttpRequest) -> str:
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    return secret.strip() if scheme.lower() == "bearer" else ""
+
+
+def _error(message: str, status: int, encoding: str) -> HttpResponse:
+    content_type = otlp.PROTOBUF if encoding == otlp.PROTOBUF else otlp.JSON
+    response = HttpResponse(
+        otlp.status_body(message, content_type, RPC_CODES.get(status, 2)),
+        status=status,
+        content_type=content_type,
+    )
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="tracescore ingest"'
+    if status == 503:
+        response["Retry-After"] = "1"
+    return response
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def otlp_traces(request: HttpRequest) -> HttpResponse:
+    """OTLP/HTTP trace export: protobuf or JSON, optionally gzip, with an ingest key."""
+    encoding = request.content_type.lower()
+    if authenticate_ingest_key(bearer_secret(request)) is None:
+        return _error(
+            "A valid ingest key is required: send 'Authorization: Bearer <key>'.", 401, encoding
+        )
+    if encoding not in (otlp.PROTOBUF, otlp.JSON):
+        return _error(
+            f"Unsupported content type {encoding or '(none)'!r}: "
+            f"send {otlp.PROTOBUF} or {otlp.JSON}.",
+            415,
+            otlp.JSON,
+        )
+    compression = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if compression not in ("identity", "", "gzip"):
+        return _error(f"Unsupported content encoding {compression!r}: use gzip.", 415, encoding)
+    limit = settings.TRACESCORE_INGEST_MAX_BODY_BYTES
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _error("The Content-Length header is not a number.", 400, encoding)
+    if length > limit:
+        return _error(f"The body is larger than the limit of {limit} bytes.", 413, encoding)
+    try:
+        body = request.body
+        if compression == "gzip":
+            body = otlp.gunzip(body, limit)
+        decoded = otlp.decode_export(body, encoding)
+    except otlp.BodyTooLarge as error:
+        return _error(str(error), 413, encoding)
+    except otlp.OtlpDecodeError as error:
+        return _error(str(error), 400, encoding)
+    if decoded.spans:
+        try:
+            ingest_spans(decoded.spans)
+        except OperationalError:
+            log.exception("Could not store %d spans", len(decoded.spans))
+            return _error("The database is busy; retry shortly.", 503, encoding)
+    return HttpResponse(otlp.export_response(decoded, encoding), content_type=encoding)
+
+
+class IngestKeyAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer <ingest key>``: lets exporters use the batch API without a user."""
+
+    def authenticate(self, request: Request) -> tuple[AnonymousUser, IngestKey] | None:
+        secret = bearer_secret(request._request)
+        if not secret:
+            return None
+        key = authenticate_ingest_key(secret)
+        if key is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked ingest key.")
+        return AnonymousUser(), key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="tracescore ingest"'
+
+
+class HasUserOrIngestKey(permissions.BasePermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(
+            request.user and request.user.is_authenticated or isinstance(request.auth, IngestKey)
+        )
+
+
+HEX_ID_MESSAGE = "Must be {n} hexadecimal characters."
+
+
+class SpanInSerializer(serializers.Serializer):
+    """One span in the native shape (camelCase), as the batch API takes it."""
+
+    traceId = serializers.RegexField(  # noqa: N815 - API is camelCase
+        r"^[0-9a-fA-F]{32}$", error_messages={"invalid": HEX_ID_MESSAGE.format(n=32)}
+    )
+    spanId = serializers.RegexField(  # noqa: N815
+        r"^[0-9a-fA-F]{16}$", error_messages={"invalid": HEX_ID_MESSAGE.format(n=16)}
+    )
+    parentSpanId = serializers.RegexField(  # noqa: N815
+        r"^[0-9a-fA-F]{16}$",
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        error_messages={"invalid": HEX_ID_MESSAGE.format(n=16)},
+    )
+    name = serializers.CharField(max_length=512, required=False, allow_blank=True, default="")
+    spanType = serializers.ChoiceField(  # noqa: N815
+        choices=SpanType.choices,
+        required=False,
+        help_text="Read from the attributes (see docs/ingest.md) when left out.",
+    )
+    startedAt = serializers.DateTimeField()  # noqa: N815
+    endedAt = serializers.DateTimeField(required=False, allow_null=True)  # noqa: N815
+    input = serializers.JSONField(required=False, allow_null=True)
+    output = serializers.JSONField(required=False, allow_null=True)
+    attributes = serializers.DictField(required=False, default=dict)
+    resource = serializers.DictField(required=False, default=dict)
+    error = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, help_text="Set when the span failed."
+    )
+    model = serializers.CharField(max_length=256, required=False, allow_blank=True)
+    inputTokens = serializers.IntegerField(  # noqa: N815
+        required=False, allow_null=True, min_value=0, max_value=2**31 - 1
+    )
+    outputTokens = serializers.IntegerField(  # noqa: N815
+        required=False, allow_null=True, min_value=0, max_value=2**31 - 1
+    )
+
+    def validate_traceId(self, value: str) -> str:  # noqa: N802
+        if not value.strip("0"):
+            raise serializers.ValidationError("A trace id cannot be all zeros.")
+        return value.lower()
+
+    def validate_spanId(self, value: str) -> str:  # noqa: N802
+        if not value.strip("0"):
+            raise serializers.ValidationError("A span id cannot be all zeros.")
+        return value.lower()
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        ended = data.get("endedAt")
+        if ended is not None and ended < data["startedAt"]:
+            raise serializers.ValidationError({"endedAt": "Must not be before startedAt."})
+        return data
+
+    def to_record(self) -> SpanRecord:
+        data = self.validated_data
+        parent = (data.get("parentSpanId") or "").lower() or None
+        mapped = map_attributes(data["attributes"], is_root=parent is None)
+        error = data.get("error") or ""
+        model = data.get("model")
+        input_tokens, output_tokens = data.get("inputTokens"), data.get("outputTokens")
+        return SpanRecord(
+            trace_id=data["traceId"],
+            span_id=data["spanId"],
+            parent_span_id=parent,
+            name=data["name"] or mapped.name,
+            span_type=data.get("spanType") or mapped.span_type,
+            status=SpanStatus.ERROR if error else SpanStatus.OK,
+            error_message=error,
+            started_at=data["startedAt"],
+            ended_at=data.get("endedAt"),
+            input=data.get("input", mapped.input),
+            output=data.get("output", mapped.output),
+            attributes=data["attributes"],
+            resource=data["resource"],
+            model=model if model is not None else mapped.model,
+            input_tokens=input_tokens if input_tokens is not None else mapped.input_tokens,
+            output_tokens=output_tokens if output_tokens is not None else mapped.output_tokens,
+        )
+
+
+class SpanBatchSerializer(serializers.Serializer):
+    spans = serializers.ListField(
+        child=serializers.JSONField(), min_length=1, max_length=MAX_BATCH_SPANS
+    )
+
+
+REJECTED_SPAN = inline_serializer(
+    "RejectedSpan",
+    {
+        "index": serializers.IntegerField(),
+        "spanId": serializers.CharField(allow_null=True),
+        "errors": serializers.DictField(),
+    },
+)
+BATCH_RESULT = inline_serializer(
+    "SpanBatchResult",
+    {
+        "acceptedSpans": serializers.IntegerField(),
+        "rejectedSpans": serializers.IntegerField(),
+        "traceIds": serializers.ListField(child=serializers.CharField()),
+        "rejected": serializers.ListField(child=REJECTED_SPAN),
+    },
+)
+
+
+@extend_schema(
+    request=inline_serializer(
+        "SpanBatch", {"spans": serializers.ListField(child=SpanInSerializer())}
+    ),
+    responses={
+        200: OpenApiResponse(BATCH_RESULT, description="Valid spans stored; invalid ones listed."),
+        400: OpenApiResponse(description="Malformed batch, or no valid span in it."),
+        401: OpenApiResponse(description="No valid user token, session or ingest key."),
+    },
+)
+@api_view(["POST"])
+@authentication_classes(
+    [
+        IngestKeyAuthentication,
+        authentication.TokenAuthentication,
+        authentication.SessionAuthentication,
+    ]
+)
+@permission_classes([HasUserOrIngestKey])
+def span_batch(request: Request) -> Response:
+    """Store a JSON batch of spans in the native shape; same idempotency as OTLP ingest."""
+    envelope = SpanBatchSerializer(data=request.data)
+    envelope.is_valid(raise_exception=True)
+    records: list[SpanRecord] = []
+    rejected: list[dict[str, Any]] = []
+    for index, item in enumerate(envelope.validated_data["spans"]):
+        if not isinstance(item, dict):
+            rejected.append(
+                {"index": index, "spanId": None, "errors": {"span": ["Not an object."]}}
+            )
+            continue
+        span = SpanInSerializer(data=item)
+        if span.is_valid():
+            records.append(span.to_record())
+        else:
+            span_id = item.get("spanId") if isinstance(item.get("spanId"), str) else None
+            rejected.append({"index": index, "spanId": span_id, "errors": span.errors})
+    if not records:
+        return Response(
+            {"error": "No span in the batch is valid; nothing was stored.", "rejected": rejected},
+            status=400,
+        )
+    result = ingest_spans(records)
+    return Response(
+        {
+            "acceptedSpans": result.accepted_spans,
+            "rejectedSpans": len(rejected),
+            "traceIds": result.trace_ids,
+            "rejected": rejected,
+        }
+    )

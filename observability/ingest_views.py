@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import AnonymousUser
-from django.db import OperationalError
+from django.db import DataError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -98,6 +98,11 @@ def otlp_traces(request: HttpRequest) -> HttpResponse:
     if decoded.spans:
         try:
             ingest_spans(decoded.spans)
+        except DataError as error:
+            # Values the database refuses (the decoders should leave none): the
+            # exporter must not retry them, so this is the client's 400.
+            log.warning("Refused spans: %s", error)
+            return _error(f"The spans could not be stored: {error}", 400, encoding)
         except OperationalError:
             log.exception("Could not store %d spans", len(decoded.spans))
             return _error("The database is busy; retry shortly.", 503, encoding)

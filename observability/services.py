@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections.abc import Iterable
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
+from observability import ingest_pg
 from observability.choices import SpanStatus, SpanType
 from observability.models import IngestKey, Span, Trace
 from observability.records import IngestResult, SpanRecord
@@ -85,32 +87,84 @@ def ingest_spans(records: Iterable[SpanRecord]) -> IngestResult:
 
     Sending the same spans twice changes nothing; a re-sent span with new data
     replaces the old. Spans of one trace may come in any order and in several
-    calls. The query count does not grow with the number of spans.
+    calls. The query count does not grow with the number of spans. PostgreSQL
+    takes a COPY-based path (``observability.ingest_pg``), other databases the ORM.
     """
     # Last copy wins when a request repeats a span.
     unique = {(r.trace_id, r.span_id): r for r in records}
     if not unique:
         return IngestResult()
     trace_ids = sorted({trace_id for trace_id, _ in unique})
+    if connection.vendor == "postgresql":
+        ingest_pg.store_spans([unique[key] for key in sorted(unique)], trace_ids)
+    else:
+        _store_spans_orm(unique, trace_ids)
+    return IngestResult(accepted_spans=len(unique), trace_ids=trace_ids)
 
+
+def _store_spans_orm(unique: dict[tuple[str, str], SpanRecord], trace_ids: list[str]) -> None:
+    """The portable path (SQLite): bulk upserts through the ORM, then a summary refresh."""
     # Create missing Trace rows, then lock them in a fixed order: two requests
     # carrying spans of one trace then summarise it one after the other, each
     # seeing the other's committed spans.
-    Trace.objects.bulk_create([Trace(trace_id=t) for t in trace_ids], ignore_conflicts=True)
+    _create_missing_traces(trace_ids)
     list(
         Trace.objects.select_for_update()
         .filter(trace_id__in=trace_ids)
         .order_by("trace_id")
         .values_list("trace_id", flat=True)
     )
-    Span.objects.bulk_create(
-        [_span_from_record(unique[key]) for key in sorted(unique)],
-        update_conflicts=True,
-        unique_fields=["trace", "span_id"],
-        update_fields=SPAN_UPDATE_FIELDS,
-    )
+    records = [unique[key] for key in sorted(unique)]
+    if connection.vendor == "sqlite":
+        _upsert_spans_sqlite(records)
+    else:
+        Span.objects.bulk_create(
+            [_span_from_record(record) for record in records],
+            update_conflicts=True,
+            unique_fields=["trace", "span_id"],
+            update_fields=SPAN_UPDATE_FIELDS,
+        )
     refresh_traces(trace_ids)
-    return IngestResult(accepted_spans=len(unique), trace_ids=trace_ids)
+
+
+def _upsert_spans_sqlite(records: list[SpanRecord]) -> None:
+    # One executemany instead of bulk_create, whose batches on SQLite are capped
+    # at 999 parameters (52 spans): a query per 52 spans, and slower.
+    columns = ["trace_id", "span_id", *SPAN_UPDATE_FIELDS]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in SPAN_UPDATE_FIELDS)
+    sql = (
+        f"INSERT INTO {Span._meta.db_table} ({', '.join(columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT (trace_id, span_id) DO UPDATE SET {updates}"
+    )
+    to_db = connection.ops.adapt_datetimefield_value
+    now = to_db(timezone.now())
+    rows = [
+        (
+            r.trace_id,
+            r.span_id,
+            r.parent_span_id or None,
+            r.name,
+            r.span_type,
+            r.status,
+            r.error_message,
+            to_db(r.started_at),
+            to_db(r.ended_at),
+            r.duration_ms,
+            None if r.input is None else json.dumps(r.input),
+            None if r.output is None else json.dumps(r.output),
+            json.dumps(r.attributes),
+            json.dumps(r.resource),
+            json.dumps(r.events),
+            r.model,
+            r.input_tokens,
+            r.output_tokens,
+            now,
+        )
+        for r in records
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def refresh_traces(trace_ids: list[str]) -> None:
@@ -177,7 +231,41 @@ def refresh_traces(trace_ids: list[str]) -> None:
         trace.input_tokens = (row and row["tokens_in"]) or 0
         trace.output_tokens = (row and row["tokens_out"]) or 0
         trace.updated_at = now
-    Trace.objects.bulk_update(traces, TRACE_SUMMARY_FIELDS)
+    _save_trace_summaries(traces)
+
+
+def _create_missing_traces(trace_ids: list[str]) -> None:
+    if connection.vendor != "sqlite":
+        Trace.objects.bulk_create([Trace(trace_id=t) for t in trace_ids], ignore_conflicts=True)
+        return
+    # executemany: one statement however many traces (bulk_create batches by 999 parameters).
+    fields = [f for f in Trace._meta.concrete_fields]
+    now = timezone.now()
+    rows = []
+    for trace_id in trace_ids:
+        trace = Trace(trace_id=trace_id, first_seen_at=now, updated_at=now)
+        rows.append([f.get_db_prep_save(getattr(trace, f.attname), connection) for f in fields])
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {Trace._meta.db_table} ({', '.join(f.column for f in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT (trace_id) DO NOTHING",
+            rows,
+        )
+
+
+def _save_trace_summaries(traces: list[Trace]) -> None:
+    # One executemany UPDATE rather than bulk_update's CASE WHEN batches.
+    fields = [Trace._meta.get_field(name) for name in TRACE_SUMMARY_FIELDS]
+    rows = [
+        [f.get_db_prep_save(getattr(trace, f.attname), connection) for f in fields]
+        + [trace.trace_id]
+        for trace in traces
+    ]
+    assignments = ", ".join(f"{f.column} = %s" for f in fields)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {Trace._meta.db_table} SET {assignments} WHERE trace_id = %s", rows
+        )
 
 
 def create_ingest_key(*, name: str) -> tuple[IngestKey, str]:

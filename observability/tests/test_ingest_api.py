@@ -174,3 +174,18 @@ def test_a_session_without_csrf_token_is_refused(alice):
     response = client.post(URL, {"spans": [root()]}, format="json")
     assert response.status_code == 403
     assert not Trace.objects.exists()
+
+
+def test_nul_characters_in_span_content_do_not_break_ingest(api_client):
+    span = root(input={"q": "a\x00b"}, output="done\x00", attributes={"k": "\x00"})
+    response = api_client.post(URL, {"spans": [span]}, format="json")
+    assert response.status_code == 200
+    stored = Span.objects.get()
+    assert stored.input["q"].replace("\x00", "") == "ab"
+    assert stored.output.replace("\x00", "") == "done"
+
+
+def test_a_nul_character_in_a_name_is_a_field_error(api_client):
+    response = api_client.post(URL, {"spans": [root(name="a\x00b")]}, format="json")
+    assert response.status_code == 400
+    assert response.json()["rejected"][0]["errors"]["name"] == ["Null characters are not allowed."]

@@ -16,6 +16,7 @@ from django.db import DataError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import authentication, exceptions, permissions, serializers
 from rest_framework.decorators import (
@@ -123,6 +124,18 @@ class IngestKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="tracescore ingest"'
+
+
+class IngestKeyScheme(OpenApiAuthenticationExtension):
+    target_class = IngestKeyAuthentication
+    name = "ingestKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An ingest key from `manage.py create_ingest_key NAME`.",
+        }
 
 
 class HasUserOrIngestKey(permissions.BasePermission):

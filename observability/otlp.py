@@ -89,7 +89,7 @@ def request_from_json(body: bytes) -> ExportTraceServiceRequest:
     """Parse OTLP/JSON, whose trace and span ids are hex strings (protobuf JSON uses base64)."""
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:
         raise OtlpDecodeError(f"The body is not valid JSON: {error}") from error
     if not isinstance(document, dict):
         raise OtlpDecodeError("The body must be a JSON object with a resourceSpans list.")
@@ -98,7 +98,7 @@ def request_from_json(body: bytes) -> ExportTraceServiceRequest:
         return json_format.ParseDict(
             document, ExportTraceServiceRequest(), ignore_unknown_fields=True
         )
-    except (json_format.ParseError, TypeError, ValueError) as error:
+    except (json_format.ParseError, TypeError, ValueError, RecursionError) as error:
         raise OtlpDecodeError(
             f"The body is not an OTLP/JSON ExportTraceServiceRequest: {error}"
         ) from error

@@ -267,6 +267,8 @@ def test_otlp_json_fixture_decodes_hex_ids_and_rejects_the_malformed_one():
         (b"{not json", otlp.JSON),
         (b"[1, 2]", otlp.JSON),
         (json.dumps({"resourceSpans": 5}).encode(), otlp.JSON),
+        (b"[" * 100_000 + b"]" * 100_000, otlp.JSON),
+        (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": 5}]}]}]}', otlp.JSON),
     ],
 )
 def test_bodies_that_are_not_exports_raise_a_decode_error(body, encoding):

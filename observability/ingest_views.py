@@ -47,12 +47,8 @@ def bearer_secret(request: HttpRequest) -> str:
 
 
 def _error(message: str, status: int, encoding: str) -> HttpResponse:
-    content_type = otlp.PROTOBUF if encoding == otlp.PROTOBUF else otlp.JSON
-    response = HttpResponse(
-        otlp.status_body(message, content_type, RPC_CODES.get(status, 2)),
-        status=status,
-        content_type=content_type,
-    )
+    content, content_type = otlp.status_body(message, encoding, RPC_CODES.get(status, 2))
+    response = HttpResponse(content, status=status, content_type=content_type)
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="tracescore ingest"'
     if status == 503:

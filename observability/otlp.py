@@ -259,13 +259,21 @@ def export_response(decoded: DecodedExport, content_type: str) -> bytes:
     return response.SerializeToString()
 
 
-def status_body(message: str, content_type: str, code: int) -> bytes:
-    """An error body: a ``google.rpc.Status`` for protobuf clients, ``{"error": ...}`` for JSON."""
-    if content_type == PROTOBUF:
-        from google.rpc.status_pb2 import Status as RpcStatus
+def status_body(message: str, content_type: str, code: int) -> tuple[bytes, str]:
+    """An error body and its content type.
 
-        return RpcStatus(code=code, message=message).SerializeToString()
-    return json.dumps({"error": message}).encode()
+    Protobuf clients get a ``google.rpc.Status`` (what the OTLP specification
+    asks for), everyone else ``{"error": ...}``. The Status message comes from
+    ``googleapis-common-protos``; without it, protobuf clients get JSON too.
+    """
+    if content_type == PROTOBUF:
+        try:
+            from google.rpc.status_pb2 import Status as RpcStatus
+        except ImportError:
+            pass
+        else:
+            return RpcStatus(code=code, message=message).SerializeToString(), PROTOBUF
+    return json.dumps({"error": message}).encode(), JSON
 
 
 class BodyTooLarge(ValueError):

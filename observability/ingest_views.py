@@ -56,54 +56,74 @@ def _error(message: str, status: int, encoding: str) -> HttpResponse:
     return response
 
 
+class Refused(Exception):
+    """An export answered with an error status instead of being stored."""
+
+    def __init__(self, status: int, message: str, encoding: str = otlp.JSON):
+        super().__init__(message)
+        self.status, self.message, self.encoding = status, message, encoding
+
+
 @csrf_exempt
 @login_not_required
 @require_POST
 def otlp_traces(request: HttpRequest) -> HttpResponse:
     """OTLP/HTTP trace export: protobuf or JSON, optionally gzip, with an ingest key."""
     encoding = request.content_type.lower()
-    if authenticate_ingest_key(bearer_secret(request)) is None:
-        return _error(
-            "A valid ingest key is required: send 'Authorization: Bearer <key>'.", 401, encoding
-        )
+    try:
+        if authenticate_ingest_key(bearer_secret(request)) is None:
+            raise Refused(
+                401, "A valid ingest key is required: send 'Authorization: Bearer <key>'.", encoding
+            )
+        decoded = read_export(request, encoding)
+        if decoded.spans:
+            store_export(decoded.spans, encoding)
+    except Refused as refusal:
+        return _error(refusal.message, refusal.status, refusal.encoding)
+    return HttpResponse(otlp.export_response(decoded, encoding), content_type=encoding)
+
+
+def read_export(request: HttpRequest, encoding: str) -> otlp.DecodedExport:
+    """Check type, encoding and size, then read, inflate and decode the body."""
     if encoding not in (otlp.PROTOBUF, otlp.JSON):
-        return _error(
+        raise Refused(
+            415,
             f"Unsupported content type {encoding or '(none)'!r}: "
             f"send {otlp.PROTOBUF} or {otlp.JSON}.",
-            415,
-            otlp.JSON,
         )
     compression = request.headers.get("Content-Encoding", "identity").strip().lower()
     if compression not in ("identity", "", "gzip"):
-        return _error(f"Unsupported content encoding {compression!r}: use gzip.", 415, encoding)
+        raise Refused(415, f"Unsupported content encoding {compression!r}: use gzip.", encoding)
     limit = settings.TRACESCORE_INGEST_MAX_BODY_BYTES
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return _error("The Content-Length header is not a number.", 400, encoding)
+        raise Refused(400, "The Content-Length header is not a number.", encoding) from None
+    # Checked before reading, so an oversized body is never held in memory.
     if length > limit:
-        return _error(f"The body is larger than the limit of {limit} bytes.", 413, encoding)
+        raise Refused(413, f"The body is larger than the limit of {limit} bytes.", encoding)
     try:
         body = request.body
         if compression == "gzip":
             body = otlp.gunzip(body, limit)
-        decoded = otlp.decode_export(body, encoding)
+        return otlp.decode_export(body, encoding)
     except otlp.BodyTooLarge as error:
-        return _error(str(error), 413, encoding)
+        raise Refused(413, str(error), encoding) from error
     except otlp.OtlpDecodeError as error:
-        return _error(str(error), 400, encoding)
-    if decoded.spans:
-        try:
-            ingest_spans(decoded.spans)
-        except DataError as error:
-            # Values the database refuses (the decoders should leave none): the
-            # exporter must not retry them, so this is the client's 400.
-            log.warning("Refused spans: %s", error)
-            return _error(f"The spans could not be stored: {error}", 400, encoding)
-        except OperationalError:
-            log.exception("Could not store %d spans", len(decoded.spans))
-            return _error("The database is busy; retry shortly.", 503, encoding)
-    return HttpResponse(otlp.export_response(decoded, encoding), content_type=encoding)
+        raise Refused(400, str(error), encoding) from error
+
+
+def store_export(spans: list[SpanRecord], encoding: str) -> None:
+    try:
+        ingest_spans(spans)
+    except DataError as error:
+        # Values the database refuses (the decoders should leave none): the
+        # exporter must not retry them, so this is the client's 400.
+        log.warning("Refused spans: %s", error)
+        raise Refused(400, f"The spans could not be stored: {error}", encoding) from error
+    except OperationalError as error:
+        log.exception("Could not store %d spans", len(spans))
+        raise Refused(503, "The database is busy; retry shortly.", encoding) from error
 
 
 class IngestKeyAuthentication(authentication.BaseAuthentication):

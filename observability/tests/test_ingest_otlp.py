@@ -332,3 +332,18 @@ def test_nul_characters_from_an_exporter_are_dropped_instead_of_failing(post):
     stored_span = StoredSpan.objects.get()
     assert stored_span.name.replace("\x00", "") == "agentrun"
     assert stored_span.attributes["note"].replace("\x00", "") == "ab"
+
+
+def test_a_database_failure_answers_503_so_the_exporter_retries(post, monkeypatch):
+    from django.db import OperationalError
+
+    from observability import ingest_views
+
+    def unavailable(records):
+        raise OperationalError("could not obtain lock")
+
+    monkeypatch.setattr(ingest_views, "ingest_spans", unavailable)
+    response = post(body(root_span()))
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert "retry" in RpcStatus.FromString(response.content).message

@@ -1,4 +1,4 @@
-"""Fixtures shared by every test: named users and signed-in clients.
+"""Fixtures shared by every test in every app: named users and signed-in clients.
 
 alice is a signed-in member, bob a second user, and anonymous callers have no
 account at all.

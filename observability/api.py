@@ -1,22 +1,63 @@
-"""REST API for traces and spans."""
+"""REST API for reading traces: ``GET /api/traces`` and ``GET /api/traces/<traceId>``."""
 
-from rest_framework import generics, serializers
+from django.db.models import Prefetch
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import generics
+from rest_framework.exceptions import NotFound
 
-from observability.models import Trace
+from observability.filters import TraceFilter
+from observability.models import Span, Trace
+from observability.pagination import TraceCursorPagination
+from observability.serializers import TraceDetailSerializer, TraceErrorSerializer, TraceSerializer
+
+UNAUTHORIZED = OpenApiResponse(
+    TraceErrorSerializer,
+    description="No valid credentials: send 'Authorization: Token <token>' or sign in.",
+)
+BAD_QUERY = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="A filter, cursor or pageSize is invalid: each bad parameter with its messages.",
+    examples=[
+        OpenApiExample(
+            "Unknown status",
+            value={"status": ["Select a valid choice. done is not one of the available choices."]},
+        )
+    ],
+)
+NOT_FOUND = OpenApiResponse(TraceErrorSerializer, description="No trace with this id.")
 
 
-class TraceSerializer(serializers.ModelSerializer):
-    traceId = serializers.CharField(source="trace_id")  # noqa: N815 - API is camelCase
-    spanType = serializers.CharField(source="span_type")  # noqa: N815
-    startedAt = serializers.DateTimeField(source="started_at")  # noqa: N815
-    durationMs = serializers.FloatField(source="duration_ms")  # noqa: N815
-    spanCount = serializers.IntegerField(source="span_count")  # noqa: N815
-
-    class Meta:
-        model = Trace
-        fields = ["traceId", "name", "spanType", "status", "startedAt", "durationMs", "spanCount"]
-
-
+@extend_schema(
+    summary="List traces, newest first",
+    description=(
+        "Traces ordered by start time, newest first, with cursor pagination: follow `next` "
+        "and `previous`. Filters combine with AND."
+    ),
+    responses={200: TraceSerializer(many=True), 400: BAD_QUERY, 401: UNAUTHORIZED},
+)
 class TraceListView(generics.ListAPIView):
     serializer_class = TraceSerializer
-    queryset = Trace.objects.newest_first()
+    filterset_class = TraceFilter
+    pagination_class = TraceCursorPagination
+    queryset = Trace.objects.all()
+
+
+@extend_schema(
+    summary="One trace with all its spans",
+    responses={200: TraceDetailSerializer, 401: UNAUTHORIZED, 404: NOT_FOUND},
+)
+class TraceDetailView(generics.RetrieveAPIView):
+    serializer_class = TraceDetailSerializer
+    filter_backends = []
+
+    def get_object(self) -> Trace:
+        trace_id = self.kwargs["trace_id"]
+        trace = (
+            Trace.objects.filter(trace_id=trace_id.lower())
+            .prefetch_related(Prefetch("spans", queryset=Span.objects.in_order()))
+            .first()
+        )
+        if trace is None:
+            raise NotFound(f"No trace with id {trace_id}.")
+        return trace

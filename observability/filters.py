@@ -1,0 +1,139 @@
+"""The trace FilterSet, shared by the HTML trace list and ``GET /api/traces``.
+
+Query parameters (the UI and API clients rely on these names):
+
+- ``name``: part of the trace name, any case
+- ``type``: the root span's type (agent_run, workflow_run, …)
+- ``status``: ok / error / unset
+- ``started_after`` / ``started_before``: an ISO date (``2026-11-20``) or
+  datetime (``2026-11-20T14:30:00Z``); a date alone covers that whole day, so
+  ``started_after=D1&started_before=D2`` is the inclusive date range D1–D2
+- ``scored_by``: a scorer id; traces with at least one score from that scorer
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import django_filters
+from django import forms
+from django.core.validators import RegexValidator
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import extend_schema_field
+
+from observability.choices import SpanStatus, SpanType
+from observability.models import Trace
+from scoring.models import Score
+
+
+class DateOrDateTimeField(forms.Field):
+    """Accepts an ISO 8601 date or datetime; cleans to ``date`` or aware ``datetime``."""
+
+    default_error_messages = {
+        "invalid": "Enter an ISO 8601 date (2026-11-20) or date and time (2026-11-20T14:30:00Z).",
+    }
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, dt.date):
+            return value
+        text = str(value).strip()
+        # An unencoded "+01:00" offset in a query string arrives as " 01:00".
+        text = re.sub(r"(T[\d:.]+) (\d{2}:?\d{2})$", r"\1+\2", text)
+        try:
+            parsed = parse_datetime(text) if "T" in text or " " in text else parse_date(text)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        if isinstance(parsed, dt.datetime) and timezone.is_naive(parsed):
+            parsed = timezone.make_aware(parsed)
+        return parsed
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "example": "2026-11-20",
+        "description": (
+            "An ISO 8601 date (2026-11-20) or datetime (2026-11-20T14:30:00Z). A date alone "
+            "covers its whole day: started_after from its start, started_before to its end."
+        ),
+    }
+)
+class StartedFilter(django_filters.Filter):
+    """``started_at`` bound. ``before=True`` is exclusive for a datetime, whole-day for a date."""
+
+    field_class = DateOrDateTimeField
+
+    def __init__(self, *args, before: bool = False, **kwargs):
+        self.before = before
+        kwargs.setdefault("field_name", "started_at")
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs: QuerySet, value) -> QuerySet:
+        if value is None:
+            return qs
+        if isinstance(value, dt.datetime):
+            bound = value
+        else:
+            bound = _start_of(value + dt.timedelta(days=1) if self.before else value)
+        lookup = "lt" if self.before else "gte"
+        return qs.filter(**{f"{self.field_name}__{lookup}": bound})
+
+
+class TraceFilter(django_filters.FilterSet):
+    """Filters of the trace list; all read the Trace table only (scored_by adds Score)."""
+
+    name = django_filters.CharFilter(
+        lookup_expr="icontains",
+        max_length=512,
+        label="Name",
+        help_text="Part of the trace name, any case.",
+    )
+    type = django_filters.ChoiceFilter(
+        field_name="span_type",
+        choices=SpanType.choices,
+        empty_label="Any type",
+        label="Type",
+        help_text="Type of the root span.",
+    )
+    status = django_filters.ChoiceFilter(
+        choices=SpanStatus.choices,
+        empty_label="Any status",
+        label="Status",
+    )
+    started_after = StartedFilter(
+        label="Started after",
+        help_text="ISO date or datetime; a date means from the start of that day.",
+    )
+    started_before = StartedFilter(
+        before=True,
+        label="Started before",
+        help_text="ISO date or datetime; a date includes that whole day.",
+    )
+    scored_by = django_filters.CharFilter(
+        method="filter_scored_by",
+        max_length=100,
+        validators=[
+            RegexValidator(r"^[\w.:-]+$", "Enter a scorer id, such as 'keyword-coverage'.")
+        ],
+        label="Scored by",
+        help_text="A scorer id: traces with at least one score from that scorer.",
+    )
+
+    class Meta:
+        model = Trace
+        fields = ["name", "type", "status", "started_after", "started_before", "scored_by"]
+
+    def filter_scored_by(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        scores = Score.objects.filter(trace_id=OuterRef("trace_id"), scorer_id=value)
+        return queryset.filter(Exists(scores))

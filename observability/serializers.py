@@ -1,0 +1,129 @@
+"""Output serializers of the trace API (camelCase, read-only)."""
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from observability.models import Span, Trace
+
+# Field names are the API's camelCase names.
+# ruff: noqa: N815
+
+
+class TraceSerializer(serializers.ModelSerializer):
+    """One trace in the list: the summary kept on the Trace row, no spans."""
+
+    traceId = serializers.CharField(source="trace_id")
+    spanType = serializers.CharField(source="span_type")
+    startedAt = serializers.DateTimeField(source="started_at")
+    endedAt = serializers.DateTimeField(source="ended_at", allow_null=True)
+    durationMs = serializers.FloatField(source="duration_ms", allow_null=True)
+    spanCount = serializers.IntegerField(source="span_count")
+    hasError = serializers.BooleanField(source="has_error")
+    inputTokens = serializers.IntegerField(source="input_tokens")
+    outputTokens = serializers.IntegerField(source="output_tokens")
+    url = serializers.SerializerMethodField(help_text="This trace in the API, with its spans.")
+    webUrl = serializers.SerializerMethodField(help_text="This trace's page in the web UI.")
+
+    class Meta:
+        model = Trace
+        fields = [
+            "traceId",
+            "name",
+            "spanType",
+            "status",
+            "startedAt",
+            "endedAt",
+            "durationMs",
+            "spanCount",
+            "hasError",
+            "inputTokens",
+            "outputTokens",
+            "url",
+            "webUrl",
+        ]
+        read_only_fields = fields
+
+    def _absolute(self, path: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, trace: Trace) -> str:
+        return self._absolute(reverse("api-trace-detail", args=[trace.trace_id]))
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_webUrl(self, trace: Trace) -> str:
+        return self._absolute(trace.get_absolute_url())
+
+
+class SpanSerializer(serializers.ModelSerializer):
+    """One span with everything it carries; ``input``/``output``/``attributes`` are JSON as sent."""
+
+    spanId = serializers.CharField(source="span_id")
+    parentSpanId = serializers.CharField(source="parent_span_id", allow_null=True)
+    spanType = serializers.CharField(source="span_type")
+    errorMessage = serializers.CharField(source="error_message")
+    startedAt = serializers.DateTimeField(source="started_at")
+    endedAt = serializers.DateTimeField(source="ended_at", allow_null=True)
+    durationMs = serializers.FloatField(source="duration_ms", allow_null=True)
+    input = serializers.JSONField(allow_null=True)
+    output = serializers.JSONField(allow_null=True)
+    attributes = serializers.JSONField()
+    events = serializers.JSONField(help_text="Span events as sent, such as exceptions.")
+    resource = serializers.JSONField(help_text="Resource attributes, such as service.name.")
+    inputTokens = serializers.IntegerField(source="input_tokens", allow_null=True)
+    outputTokens = serializers.IntegerField(source="output_tokens", allow_null=True)
+
+    class Meta:
+        model = Span
+        fields = [
+            "spanId",
+            "parentSpanId",
+            "name",
+            "spanType",
+            "status",
+            "errorMessage",
+            "startedAt",
+            "endedAt",
+            "durationMs",
+            "input",
+            "output",
+            "attributes",
+            "events",
+            "resource",
+            "model",
+            "inputTokens",
+            "outputTokens",
+        ]
+        read_only_fields = fields
+
+
+class TraceDetailSerializer(TraceSerializer):
+    """A trace with every span, in start order."""
+
+    rootSpanId = serializers.CharField(
+        source="root_span_id", help_text="Empty until the root span has arrived."
+    )
+    hasRoot = serializers.BooleanField(source="has_root")
+    errorMessage = serializers.CharField(
+        source="error_message", help_text="The first failing span's message."
+    )
+    serviceName = serializers.CharField(source="service_name")
+    spans = SpanSerializer(many=True, read_only=True)
+
+    class Meta(TraceSerializer.Meta):
+        fields = [
+            *TraceSerializer.Meta.fields,
+            "rootSpanId",
+            "hasRoot",
+            "errorMessage",
+            "serviceName",
+            "spans",
+        ]
+        read_only_fields = fields
+
+
+class TraceErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()

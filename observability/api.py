@@ -2,7 +2,12 @@
 
 from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import generics
 from rest_framework.exceptions import NotFound
 
@@ -45,6 +50,14 @@ class TraceListView(generics.ListAPIView):
 
 @extend_schema(
     summary="One trace with all its spans",
+    parameters=[
+        OpenApiParameter(
+            "trace_id",
+            OpenApiTypes.STR,
+            OpenApiParameter.PATH,
+            description="The trace id: 32 hex characters, as OpenTelemetry writes it.",
+        )
+    ],
     responses={200: TraceDetailSerializer, 401: UNAUTHORIZED, 404: NOT_FOUND},
 )
 class TraceDetailView(generics.RetrieveAPIView):

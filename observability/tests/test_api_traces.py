@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from observability.models import Trace
@@ -15,19 +14,6 @@ pytestmark = pytest.mark.django_db
 
 LIST = "/api/traces"
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-
-
-# tests/conftest.py's fixtures do not reach app test packages, so the few used here are local.
-@pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", "alice@example.com", "alice-pass-123")
-
-
-@pytest.fixture
-def api_client(alice):
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=alice).key}")
-    return api
 
 
 def root_only(started_at: datetime, *, trace_id: str | None = None, **fields) -> str:
@@ -76,20 +62,18 @@ def test_the_list_shows_traces_newest_first_with_their_summary(api_client):
     assert body["results"][0]["hasError"] is True
 
 
-def test_anonymous_callers_get_401_from_list_and_detail():
-    anonymous = APIClient()
+def test_anonymous_callers_get_401_from_list_and_detail(anon_api_client):
     trace = agent_trace()
     for url in (LIST, f"{LIST}/{trace.trace_id}"):
-        response = anonymous.get(url)
+        response = anon_api_client.get(url)
         assert response.status_code == 401
         assert response["WWW-Authenticate"] == "Token"
         assert "credentials were not provided" in response.json()["detail"]
 
 
-def test_a_signed_in_browser_session_may_read_the_api(client, alice):
+def test_a_signed_in_browser_session_may_read_the_api(alice_client):
     agent_trace()
-    client.force_login(alice)
-    assert client.get(LIST, HTTP_ACCEPT="application/json").json()["results"]
+    assert alice_client.get(LIST, HTTP_ACCEPT="application/json").json()["results"]
 
 
 def test_name_filter_matches_part_of_the_name_in_any_case(api_client):

@@ -103,6 +103,7 @@ class Span(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["trace", "span_id"], name="span_unique_per_trace"),
         ]
+        indexes = [models.Index(fields=["-started_at"], name="span_started_idx")]
 
     def __str__(self) -> str:
         return f"{self.name} [{self.span_id}]"

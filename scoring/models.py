@@ -85,7 +85,11 @@ class Score(models.Model):
     batch = models.ForeignKey(
         ScoringBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="scores"
     )
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times the task was queued for this score."
+    )
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -188,6 +188,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "SpanStatusEnum": "observability.choices.SpanStatus",
+        "ScoreStatusEnum": "scoring.choices.ScoreStatus",
+    },
 }
 
 # Background work: django-q2 on Redis when REDIS_URL is set, otherwise on the

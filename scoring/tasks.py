@@ -1,0 +1,96 @@
+"""django-q2 entry points: look things up by id and call a service.
+
+``score_trace`` runs one scorer on one trace. The scorer runs in a thread with
+a time limit (``TRACESCORE_SCORER_TIMEOUT``, below the django-q2 task timeout),
+so a hanging scorer becomes a failed Score with a message instead of a killed
+worker and a Score left pending.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from django.conf import settings
+
+from scoring import services
+from scoring.inputs import build_scoring_input
+from scoring.models import Score
+from scoring.scorers import ScorerError, registry
+from scoring.scorers.base import Scorer, ScoreResult, ScoringInput
+
+log = logging.getLogger(__name__)
+
+
+class ScorerTimeout(Exception):
+    pass
+
+
+def run_with_timeout(scorer: Scorer, data: ScoringInput, timeout: float) -> ScoreResult:
+    """Run ``scorer.score(data)`` in a daemon thread; raise ScorerTimeout past ``timeout``."""
+    outcome: dict[str, Any] = {}
+
+    def target():
+        try:
+            outcome["result"] = scorer.score(data)
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, name=f"scorer-{scorer.id}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise ScorerTimeout(f"The scorer did not finish within {timeout:g} s.")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def _check(result: Any, scorer: Scorer) -> ScoreResult:
+    if not isinstance(result, ScoreResult):
+        raise ScorerError(f"The scorer returned {type(result).__name__}, not a ScoreResult.")
+    value = float(result.score)
+    if not scorer.min_score <= value <= scorer.max_score:
+        raise ScorerError(
+            f"The scorer returned {value}, outside its range "
+            f"{scorer.min_score}..{scorer.max_score}."
+        )
+    return result
+
+
+def score_trace(score_id: int) -> str:
+    """Score one trace for one pending Score and record the outcome."""
+    score = Score.objects.filter(pk=score_id).only("trace_id", "scorer_id", "span_id").first()
+    if score is None or not services.mark_started(score_id=score_id):
+        return "skipped: already finished"
+    started = time.perf_counter()
+    outcome = services.Outcome(span_id=score.span_id)
+    try:
+        scorer = registry.get(score.scorer_id)
+        data = build_scoring_input(score.trace_id)
+        outcome.span_id, outcome.input, outcome.output = data.span_id, data.input, data.output
+        result = _check(run_with_timeout(scorer, data, settings.TRACESCORE_SCORER_TIMEOUT), scorer)
+        outcome.score, outcome.reason = float(result.score), result.reason
+        outcome.details = dict(result.details or {})
+        if data.notes:
+            outcome.details["notes"] = list(data.notes)
+    except (ScorerError, ScorerTimeout, registry.UnknownScorer) as error:
+        outcome.error = str(error)
+    except Exception as error:
+        log.exception("Scorer %s failed on score %s", score.scorer_id, score_id)
+        outcome.error = f"The scorer crashed: {type(error).__name__}: {error}"
+    outcome.duration_ms = (time.perf_counter() - started) * 1000
+    services.record_score(score_id=score_id, outcome=outcome)
+    return "failed" if outcome.error else "succeeded"
+
+
+def enqueue_batch(batch_id: str) -> int:
+    """Fan out a large batch: one scoring task per pending Score."""
+    return services.enqueue_scores(batch_id=batch_id)
+
+
+def requeue_stale_scores() -> dict[str, int]:
+    """Scheduled every minute (migration scoring 0003)."""
+    return services.requeue_stale_scores()

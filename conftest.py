@@ -32,3 +32,19 @@ def api_client(alice):
 @pytest.fixture
 def anon_api_client():
     return APIClient()
+
+
+@pytest.fixture
+def sync_tasks(monkeypatch, django_capture_on_commit_callbacks):
+    """Run django-q2 tasks in the calling process, as soon as they are queued."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)
+    return django_capture_on_commit_callbacks
+
+
+@pytest.fixture
+def test_scorers(settings):
+    """The built-in scorers plus the test ones of scoring/tests/worker_scorers.py."""
+    settings.TRACESCORE_SCORERS = [*settings.TRACESCORE_SCORERS, "scoring.tests.worker_scorers"]
+    settings.TRACESCORE_SCORER_TIMEOUT = 0.5

@@ -212,10 +212,7 @@ def finish_batch_if_done(*, batch_id) -> None:
 
 def stale_after() -> timedelta:
     """How long a queued or started Score may stay pending before it counts as lost."""
-    seconds = getattr(settings, "TRACESCORE_STALE_AFTER", None)
-    if seconds is None:
-        seconds = settings.Q_CLUSTER["timeout"] + 60
-    return timedelta(seconds=float(seconds))
+    return timedelta(seconds=settings.TRACESCORE_STALE_AFTER)
 
 
 def requeue_stale_scores(*, older_than: timedelta | None = None) -> dict[str, int]:

@@ -226,6 +226,9 @@ TRACESCORE_SCORERS = [
 ]
 # Per-trace limit for one scorer run, in seconds (below the task timeout).
 TRACESCORE_SCORER_TIMEOUT = env_float("TRACESCORE_SCORER_TIMEOUT", 60)
+# A pending score whose task has not finished this long after it was queued or
+# started is requeued by the sweep (default: the task timeout plus a minute).
+TRACESCORE_STALE_AFTER = env_float("TRACESCORE_STALE_AFTER", Q_CLUSTER["timeout"] + 60)
 TRACESCORE_LATENCY_BUDGET_MS = env_int("TRACESCORE_LATENCY_BUDGET_MS", 10_000)
 
 # LLM judge: any OpenAI-compatible chat-completions endpoint.

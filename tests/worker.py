@@ -1,8 +1,11 @@
-"""A real django-q2 worker (``manage.py qcluster``) on the test database.
+"""Run a real ``manage.py qcluster`` worker on the test database.
 
-Used by the end-to-end tests: the worker is a separate process that reads the
-queue (Redis when REDIS_URL is set, as in CI, else the database) and writes
-scores into the same test database the test reads.
+``run_worker()`` is a context manager that starts the worker in its own process
+group, with ``DATABASE_URL`` pointing at the database the tests use, and kills
+the whole group (SIGKILL) on exit; ``qcluster_worker`` is the pytest fixture.
+The broker is whatever the environment says: Redis when ``REDIS_URL`` is set,
+otherwise the ORM broker on the test database. A unique queue name keeps two
+test runs from taking each other's tasks.
 """
 
 from __future__ import annotations
@@ -13,77 +16,107 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parent.parent
+WORKER_SCORERS = "scoring.tests.worker_scorers"
 
 
-def test_database_url() -> str:
-    """DATABASE_URL of the database the tests are using right now."""
+def database_url() -> str:
+    """A DATABASE_URL for the database this test process is connected to."""
     s = connection.settings_dict
     if connection.vendor == "sqlite":
         return f"sqlite:///{s['NAME']}"
-    auth = s["USER"] or ""
-    if s["PASSWORD"]:
-        auth += f":{s['PASSWORD']}"
-    host = s["HOST"] or "127.0.0.1"
-    port = f":{s['PORT']}" if s["PORT"] else ""
-    return f"postgres://{auth}@{host}{port}/{s['NAME']}"
+    user = quote(s.get("USER") or "", safe="")
+    password = quote(s.get("PASSWORD") or "", safe="")
+    auth = f"{user}:{password}@" if password else f"{user}@" if user else ""
+    host = s.get("HOST") or "127.0.0.1"
+    port = s.get("PORT") or 5432
+    return f"postgres://{auth}{host}:{port}/{s['NAME']}"
+
+
+class Worker:
+    """A running qcluster process; ``kill()`` stops it the hard way (SIGKILL)."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Worker:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def worker_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DATABASE_URL"] = database_url()
+    env.setdefault("TRACESCORE_QUEUE_NAME", f"ts-test-{uuid.uuid4().hex[:8]}")
+    scorers = [p for p in env.get("TRACESCORE_EXTRA_SCORERS", "").split(",") if p]
+    if WORKER_SCORERS not in scorers:
+        scorers.append(WORKER_SCORERS)
+    env["TRACESCORE_EXTRA_SCORERS"] = ",".join(scorers)
+    env.setdefault("TRACESCORE_WORKERS", "2")
+    env.setdefault("TRACESCORE_QUEUE_POLL", "0.1")
+    env.update(extra)
+    return env
 
 
 @contextlib.contextmanager
-def run_qcluster(**env: str) -> Iterator[subprocess.Popen]:
-    """Start ``manage.py qcluster`` in its own process group; stop it on exit."""
-    environment = {
-        **os.environ,
-        "DATABASE_URL": test_database_url(),
-        "DEBUG": "true",
-        "TRACESCORE_QUEUE_POLL": "0.1",
-        **env,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=environment,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def run_worker(log_path: Path | None = None, **extra_env: str):
+    """Start a qcluster on the test database; yield the Worker; SIGKILL it afterwards.
+
+    The worker must share the queue name with the test process (tasks are
+    queued by the web side): pass the same TRACESCORE_QUEUE_NAME, or rely on
+    the default, the name in this process's settings.
+    """
+    from django.conf import settings
+
+    extra_env.setdefault("TRACESCORE_QUEUE_NAME", settings.Q_CLUSTER["name"])
+    log_path = log_path or Path(f"/tmp/qcluster-{uuid.uuid4().hex[:8]}.log")
+    worker = Worker(worker_env(**extra_env), log_path).start()
     try:
-        yield process
+        yield worker
     finally:
-        kill(process, signal.SIGTERM)
+        worker.kill()
 
 
-def kill(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-    """Signal the worker's whole process group and wait for it."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+@pytest.fixture
+def qcluster_worker(transactional_db, tmp_path):
+    """A real worker process on the test database, killed after the test."""
+    with run_worker(tmp_path / "qcluster.log") as worker:
+        yield worker
 
 
-def wait_for(predicate, timeout: float = 30, interval: float = 0.2):
-    """Poll until ``predicate()`` is truthy; return its value or fail the test."""
+def wait_for(predicate, timeout: float = 30, interval: float = 0.2, message: str = ""):
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    pytest.fail(f"Gave up after {timeout:g} s waiting for {predicate.__doc__ or predicate}")
-
-
-@pytest.fixture
-def qcluster_worker(transactional_db) -> Iterator[subprocess.Popen]:
-    with run_qcluster() as process:
-        yield process
+    raise AssertionError(message or f"Condition not met within {timeout} s")

@@ -1,37 +1,66 @@
-"""Scorers for the worker tests: their behaviour depends on the trace's question."""
+"""Test scorers for tests that run a real worker; listed via TRACESCORE_EXTRA_SCORERS."""
+
+from __future__ import annotations
 
 import os
 import time
 
-from scoring.scorers import Scorer, ScorerError, ScoreResult, register_scorer
+from scoring.scorers import ScorerError
+from scoring.scorers.base import Scorer, ScoreResult, ScoringInput
+from scoring.scorers.registry import register_scorer
 
 
 @register_scorer
-class Picky(Scorer):
-    """Scores 1; raises for a question with "boom"; hangs for one with "hang"."""
+class AnswerLength(Scorer):
+    """Fast: 1.0 when the answer has any text."""
 
-    id = "picky"
-    name = "Picky"
-    description = "Test scorer that fails or hangs on request."
+    id = "test-answer-length"
+    name = "Test answer length"
+    description = "1.0 when the scored span has output text."
 
-    def score(self, data):
-        if "boom" in data.question:
-            raise ScorerError("The question asked for a boom.")
-        if "crash" in data.question:
-            raise RuntimeError("unexpected crash")
-        if "hang" in data.question:
-            time.sleep(30)
-        return ScoreResult(1.0, "Picky is pleased.")
+    def score(self, data: ScoringInput) -> ScoreResult:
+        return ScoreResult(score=1.0 if data.output_text else 0.0, reason="Checked the answer.")
 
 
 @register_scorer
-class Slow(Scorer):
-    """Takes TEST_SCORER_SLEEP seconds (default 0.4) per trace."""
+class SlowAnswer(Scorer):
+    """Sleeps TEST_SCORER_SLEEP seconds (default 0.5) before scoring."""
 
-    id = "slow"
-    name = "Slow"
-    description = "Test scorer that takes its time."
+    id = "test-slow"
+    name = "Test slow scorer"
+    description = "Takes its time."
 
-    def score(self, data):
-        time.sleep(float(os.environ.get("TEST_SCORER_SLEEP", "0.4")))
-        return ScoreResult(0.5, "Slow but sure.")
+    def score(self, data: ScoringInput) -> ScoreResult:
+        time.sleep(float(os.environ.get("TEST_SCORER_SLEEP", "0.5")))
+        return ScoreResult(score=0.5, reason="Took a while.")
+
+
+@register_scorer
+class PickyScorer(Scorer):
+    """Raises ScorerError for answers mentioning 'refund', crashes on 'crash'."""
+
+    id = "test-picky"
+    name = "Test picky scorer"
+    description = "Fails on some answers."
+
+    def score(self, data: ScoringInput) -> ScoreResult:
+        if "refund" in data.output_text:
+            raise ScorerError("Refund answers cannot be scored.")
+        if "crash" in data.output_text:
+            raise RuntimeError("boom")
+        if "hang" in data.output_text:
+            time.sleep(3600)
+        return ScoreResult(score=1.0, reason="Fine.")
+
+
+@register_scorer
+class Offline(Scorer):
+    id = "test-offline"
+    name = "Test offline judge"
+    kind = "llm"
+
+    def availability(self) -> tuple[bool, str]:
+        return False, "No judge endpoint is configured."
+
+    def score(self, data: ScoringInput) -> ScoreResult:  # pragma: no cover
+        raise AssertionError("unavailable scorers are never run")

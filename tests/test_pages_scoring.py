@@ -1,0 +1,158 @@
+"""The scorers page, a scorer's results, the "Score Selected" modal and batch progress."""
+
+import json
+
+import pytest
+
+from observability.services import ingest_spans
+from scoring.models import Score, ScoringBatch
+from tests.factories import agent_trace, new_trace_id, span
+
+pytestmark = pytest.mark.django_db
+
+EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+
+
+def add_score(trace, scorer_id="completeness", score=0.8, status="succeeded", **fields):
+    return Score.objects.create(
+        trace=trace,
+        scorer_id=scorer_id,
+        scorer_name=scorer_id.title(),
+        score=score,
+        status=status,
+        **fields,
+    )
+
+
+def test_the_scorers_page_lists_every_scorer_with_results_count_and_mean(alice_client):
+    trace = agent_trace()
+    add_score(trace, score=0.5)
+    add_score(trace, score=1.0)
+    html = alice_client.get("/scorers/").content.decode()
+    assert "Completeness" in html
+    assert "Error-free" in html or "Error free" in html or "error-free" in html
+    assert "0.75" in html
+    assert "/scorers/completeness/results/" in html
+
+
+def test_the_results_page_lists_each_result_with_a_link_to_its_trace(alice_client):
+    trace = agent_trace(name="support-agent")
+    add_score(trace, score=0.6, reason="Answer covers the question.")
+    response = alice_client.get("/scorers/completeness/results/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Answer covers the question." in html
+    assert f"/traces/{trace.trace_id}/" in html
+    assert "<svg" in html
+    assert "0.60" in html or "0.6" in html
+
+
+def test_the_results_page_filters_by_status_and_score_range(alice_client):
+    add_score(agent_trace(), score=0.1, reason="low one")
+    add_score(agent_trace(), score=0.9, reason="high one")
+    add_score(agent_trace(), score=None, status="failed", error="judge timed out")
+    high = alice_client.get("/scorers/completeness/results/?min_score=0.5").content.decode()
+    assert "high one" in high and "low one" not in high
+    failed = alice_client.get("/scorers/completeness/results/?status=failed").content.decode()
+    assert "judge timed out" in failed and "high one" not in failed
+
+
+def test_the_results_page_answers_htmx_with_only_the_results(alice_client):
+    add_score(agent_trace(), reason="partial reason")
+    response = alice_client.get("/scorers/completeness/results/", HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert "partial reason" in html
+    assert "<html" not in html
+
+
+def test_the_results_page_runs_a_fixed_number_of_queries(alice_client, django_assert_num_queries):
+    for _ in range(10):
+        add_score(agent_trace())
+    alice_client.get("/scorers/completeness/results/")
+    # session, user, count, page rows, histogram, mean
+    with django_assert_num_queries(6):
+        alice_client.get("/scorers/completeness/results/", HTTP_HX_REQUEST="true")
+
+
+def test_an_unknown_scorer_has_no_results_page(alice_client):
+    assert alice_client.get("/scorers/no-such-scorer/results/").status_code == 404
+
+
+def test_untrusted_content_shows_as_text_on_the_results_page(alice_client):
+    trace_id = new_trace_id()
+    ingest_spans([span(trace_id, name=EVIL, output=EVIL)])
+    from observability.models import Trace
+
+    add_score(Trace.objects.get(trace_id=trace_id), reason=EVIL)
+    html = alice_client.get("/scorers/completeness/results/").content.decode()
+    assert "<script>alert(1)</script>" not in html
+    assert "<img src=x" not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_the_modal_previews_the_batch_for_the_chosen_scorer(alice_client):
+    html = alice_client.get(
+        "/batches/new/?count=3&scorer_id=completeness", HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "<dialog" not in html and "<html" not in html
+    assert "Score 3 traces with Completeness" in html
+    assert "Run Scorer" in html
+
+
+def test_the_modal_disables_unavailable_scorers_and_says_why(alice_client, settings):
+    html = alice_client.get("/batches/new/?count=1", HTTP_HX_REQUEST="true").content.decode()
+    assert "Choose a scorer" in html
+    assert "Run Scorer" in html
+
+
+def test_running_a_scorer_starts_a_batch_and_says_scoring_started(alice_client):
+    traces = [agent_trace() for _ in range(3)]
+    response = alice_client.post(
+        "/batches/new/",
+        {"scorer_id": "completeness", "trace_ids": [t.trace_id for t in traces]},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    assert "Scoring started" in response.content.decode()
+    batch = ScoringBatch.objects.get()
+    assert batch.scorer_id == "completeness"
+    assert Score.objects.filter(batch=batch, status="pending").count() == 3
+    event = json.loads(response["HX-Trigger"])["batchStarted"]
+    assert event["batchId"] == str(batch.pk)
+
+
+def test_running_an_unknown_scorer_shows_the_error_in_the_modal(alice_client):
+    trace = agent_trace()
+    response = alice_client.post(
+        "/batches/new/",
+        {"scorer_id": "nope", "trace_ids": [trace.trace_id]},
+        HTTP_HX_REQUEST="true",
+    )
+    assert 400 <= response.status_code < 500
+    assert 'role="alert"' in response.content.decode()
+    assert not ScoringBatch.objects.exists()
+
+
+def test_running_a_scorer_on_no_traces_shows_the_error_in_the_modal(alice_client):
+    response = alice_client.post(
+        "/batches/new/", {"scorer_id": "completeness"}, HTTP_HX_REQUEST="true"
+    )
+    assert 400 <= response.status_code < 500
+    assert 'role="alert"' in response.content.decode()
+
+
+def test_batch_progress_counts_done_failed_and_total_and_polls_until_finished(alice_client):
+    traces = [agent_trace() for _ in range(3)]
+    alice_client.post(
+        "/batches/new/", {"scorer_id": "completeness", "trace_ids": [t.trace_id for t in traces]}
+    )
+    batch = ScoringBatch.objects.get()
+    html = alice_client.get(f"/batches/{batch.pk}/progress/?poll=1").content.decode()
+    assert "0 done / 0 failed / 3 total" in html
+    assert "every 1s" in html
+    Score.objects.filter(batch=batch).update(status="succeeded", score=1.0)
+    response = alice_client.get(f"/batches/{batch.pk}/progress/?poll=1")
+    html = response.content.decode()
+    assert "3 done / 0 failed / 3 total" in html
+    assert "every 1s" not in html
+    assert "batchFinished" in response["HX-Trigger"]

@@ -150,7 +150,7 @@ def enqueue_scores(*, batch_id, score_ids: list[int] | None = None) -> int:
     pending = pending.filter(pk__in=score_ids) if score_ids else pending.filter(batch_id=batch_id)
     ids = list(pending.values_list("pk", flat=True))
     for score_id in ids:
-        async_task(SCORE_TASK, score_id, group=str(batch_id))
+        async_task(SCORE_TASK, score_id, group=str(batch_id), save=False)
     return len(ids)
 
 
@@ -243,5 +243,5 @@ def requeue_stale_scores(*, older_than: timedelta | None = None) -> dict[str, in
             attempts=F("attempts") + 1, queued_at=timezone.now(), started_at=None
         )
         for score_id, batch_id in retry:
-            async_task(SCORE_TASK, score_id, group=str(batch_id))
+            async_task(SCORE_TASK, score_id, group=str(batch_id), save=False)
     return {"requeued": len(retry), "failed": len(exhausted)}

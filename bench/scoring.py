@@ -122,7 +122,8 @@ def main() -> None:
         per_trace_ms = wall * 1000 * args.workers / len(trace_ids)
         print(
             f"{len(trace_ids)} traces scored in {wall:.2f} s: {len(trace_ids) / wall:.0f} traces/s "
-            f"with {args.workers} workers ({failed} failed); POST answered in {post_s * 1000:.0f} ms"
+            f"with {args.workers} workers ({failed} failed); "
+            f"POST answered in {post_s * 1000:.0f} ms"
         )
         print(
             f"per trace: {per_trace_ms:.1f} ms of worker time, {stats['mean']:.1f} ms in the task "

@@ -35,7 +35,7 @@ def scorer_results(request: HttpRequest, scorer_id: str) -> HttpResponse:
         if not Score.objects.filter(scorer_id=scorer_id).exists():
             raise Http404(f"No scorer with id {scorer_id!r}.") from None
         scorer = None
-    scores = Score.objects.filter(scorer_id=scorer_id)
+    scores = Score.objects.filter(scorer_id=scorer_id).select_related("trace")
     filterset = ScoreFilter(request.GET, queryset=scores.newest_first())
     results = filterset.qs if filterset.is_valid() else scores.none()
     page = Paginator(results, RESULTS_PAGE_SIZE).get_page(request.GET.get("page"))

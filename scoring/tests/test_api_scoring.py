@@ -138,3 +138,25 @@ def test_the_schema_documents_the_error_answers(api_client):
     post = schema["paths"]["/api/trace-scorers/batch"]["post"]
     assert {"202", "400", "404"} <= set(post["responses"])
     assert "404" in schema["paths"]["/api/scorers/{scorer_id}/results"]["get"]["responses"]
+
+
+def test_a_batch_of_a_thousand_traces_is_accepted_in_well_under_a_second(api_client, monkeypatch):
+    import time
+
+    from observability.services import ingest_spans
+    from tests.factories import span
+
+    monkeypatch.setattr(Conf, "SYNC", False)  # queue only; the slow scorer never runs here
+    ids = [new_trace_id() for _ in range(1000)]
+    ingest_spans([span(t, name="agent", output="ok") for t in ids])
+    started = time.perf_counter()
+    answer = api_client.post(BATCH, {"scorerId": "test-slow", "traceIds": ids}, format="json")
+    elapsed = time.perf_counter() - started
+    assert answer.status_code == 202 and answer.json()["traceCount"] == 1000
+    assert elapsed < 1.0, f"took {elapsed:.2f} s"
+
+
+def test_a_bad_results_filter_is_a_400_naming_the_field(api_client):
+    answer = api_client.get("/api/scorers/test-slow/results?min_score=high")
+    assert answer.status_code == 400
+    assert "min_score" in answer.json()

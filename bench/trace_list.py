@@ -52,7 +52,7 @@ def main() -> None:
     ensure_database(args.server, args.database)
     os.environ["DATABASE_URL"] = f"{args.server}/{args.database}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracescore.settings")
-    os.environ.setdefault("DEBUG", "false")
+    os.environ["DEBUG"] = "false"  # time what production runs
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
 

@@ -100,9 +100,21 @@ def test_the_modal_previews_the_batch_for_the_chosen_scorer(alice_client):
 
 
 def test_the_modal_disables_unavailable_scorers_and_says_why(alice_client, settings):
+    settings.TRACESCORE_JUDGE_BASE_URL = ""
     html = alice_client.get("/batches/new/?count=1", HTTP_HX_REQUEST="true").content.decode()
     assert "Choose a scorer" in html
-    assert "Run Scorer" in html
+    assert 'value="faithfulness" disabled' in html
+    assert "unavailable: No LLM judge configured" in html
+    assert 'value="completeness">' in html
+
+
+def test_the_scorers_page_runs_a_fixed_number_of_queries(alice_client, django_assert_num_queries):
+    for scorer_id in ("completeness", "error-free", "latency"):
+        add_score(agent_trace(), scorer_id=scorer_id)
+    alice_client.get("/scorers/")
+    # session, user, one aggregate over every scorer's scores
+    with django_assert_num_queries(3):
+        alice_client.get("/scorers/")
 
 
 def test_running_a_scorer_starts_a_batch_and_says_scoring_started(alice_client):

@@ -179,3 +179,5 @@ def test_the_scores_panel_stops_polling_when_nothing_is_pending(alice_client):
 def test_an_unknown_trace_is_a_404(alice_client):
     response = alice_client.get(f"/traces/{'f' * 32}/")
     assert response.status_code == 404
+    assert f"No trace with id {'f' * 32}." in response.content.decode()
+    assert "Back to the traces" in response.content.decode()

@@ -32,7 +32,16 @@ def test_a_user_scores_three_filtered_traces_and_follows_the_results_back(
     expect(page).to_have_url(re.compile(r"name=support"))
     expect(page.locator("tr[data-trace-id]")).to_have_count(4)
 
+    expect(page.locator("#score-selected")).to_be_disabled()
+    page.check("#select-page")
+    expect(page.locator("#selection-count")).to_have_text("4 traces selected")
+    page.uncheck("#select-page")
+    expect(page.locator("#selection-count")).to_have_text("0 traces selected")
+    expect(page.locator("#score-selected")).to_be_disabled()
+
     chosen = support[:3]
+    page.check(f"tr[data-trace-id='{chosen[0].trace_id}'] .select-trace")
+    expect(page.locator("#selection-count")).to_have_text("1 trace selected")
     for trace in chosen:
         page.check(f"tr[data-trace-id='{trace.trace_id}'] .select-trace")
     expect(page.locator("#selection-count")).to_have_text("3 traces selected")

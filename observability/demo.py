@@ -1100,10 +1100,11 @@ def store_demo_traces(
     same traces rather than adding new ones. Returns (traces, spans) stored;
     ``progress(traces_so_far, spans_so_far)`` is called after each batch.
     """
-    from observability.services import ingest_spans
+    from observability.services import ingest_spans, refresh_planner_statistics
 
     batch: list[SpanRecord] = []
     stored_traces = stored_spans = pending_traces = 0
+    analyzed_at = batch_spans
     for spans in generate_traces(traces, seed, now=now):
         batch.extend(spans)
         pending_traces += 1
@@ -1111,6 +1112,12 @@ def store_demo_traces(
             stored_spans += ingest_spans(batch).accepted_spans
             stored_traces += pending_traces
             batch, pending_traces = [], 0
+            # A bulk load outruns autovacuum: with statistics of an empty table the
+            # planner turns each trace refresh into full scans. Refresh them as
+            # the tables double in size.
+            if stored_spans >= 2 * analyzed_at:
+                refresh_planner_statistics()
+                analyzed_at = stored_spans
             if progress:
                 progress(stored_traces, stored_spans)
     if batch:

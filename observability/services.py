@@ -311,3 +311,10 @@ def authenticate_ingest_key(secret: str) -> IngestKey | None:
         IngestKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
     return key
+
+
+def refresh_planner_statistics() -> None:
+    """ANALYZE the span and trace tables (PostgreSQL), e.g. during a bulk load."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE observability_span, observability_trace")

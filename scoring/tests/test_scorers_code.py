@@ -57,7 +57,7 @@ def test_textual_difference_counts_edits():
     result = score("textual-difference", trace)
     assert 0.7 < result.score < 1
     assert result.reason.startswith(
-        "5 character edits separate the answer from the expected output"
+        "3 character edits separate the answer from the expected output"
     )
 
 

@@ -203,7 +203,16 @@ def record_score(*, score_id: int, outcome: Outcome) -> bool:
     return bool(updated)
 
 
+@transaction.atomic
 def finish_batch_if_done(*, batch_id) -> None:
+    """Stamp ``finished_at`` once no Score of the batch is pending.
+
+    The batch row is locked first: two workers finishing the last two Scores at
+    once would otherwise each still see the other's Score as pending, and
+    neither would finish the batch. With the lock, the second one to get it
+    sees the first one's committed Score.
+    """
+    list(ScoringBatch.objects.select_for_update().filter(pk=batch_id).values_list("pk"))
     pending = Score.objects.filter(batch_id=OuterRef("pk"), status=ScoreStatus.PENDING)
     ScoringBatch.objects.filter(pk=batch_id, finished_at__isnull=True).exclude(
         Exists(pending)

@@ -18,29 +18,10 @@ from collections.abc import Sequence
 
 from django.db import connection
 
-from observability.records import SpanRecord
+from observability.records import SPAN_COLUMNS, SpanRecord
 
 STAGING = "tracescore_span_staging"
-COLUMNS = (
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "name",
-    "span_type",
-    "status",
-    "error_message",
-    "started_at",
-    "ended_at",
-    "duration_ms",
-    "input",
-    "output",
-    "attributes",
-    "resource",
-    "events",
-    "model",
-    "input_tokens",
-    "output_tokens",
-)
+COLUMNS = SPAN_COLUMNS
 _COLUMN_LIST = ", ".join(COLUMNS)
 _UPDATES = ", ".join(f"{column} = EXCLUDED.{column}" for column in (*COLUMNS[2:], "received_at"))
 

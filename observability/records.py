@@ -11,6 +11,29 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+# Span table columns that ingest writes, in one order for every write path:
+# the key (trace_id, span_id) first, then what a re-sent span may update.
+SPAN_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "span_type",
+    "status",
+    "error_message",
+    "started_at",
+    "ended_at",
+    "duration_ms",
+    "input",
+    "output",
+    "attributes",
+    "resource",
+    "events",
+    "model",
+    "input_tokens",
+    "output_tokens",
+)
+
 
 @dataclass
 class SpanRecord:

@@ -15,27 +15,9 @@ from django.utils import timezone
 from observability import ingest_pg
 from observability.choices import SpanStatus, SpanType
 from observability.models import IngestKey, Span, Trace
-from observability.records import IngestResult, SpanRecord
+from observability.records import SPAN_COLUMNS, IngestResult, SpanRecord
 
-SPAN_UPDATE_FIELDS = [
-    "parent_span_id",
-    "name",
-    "span_type",
-    "status",
-    "error_message",
-    "started_at",
-    "ended_at",
-    "duration_ms",
-    "input",
-    "output",
-    "attributes",
-    "resource",
-    "events",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "received_at",
-]
+SPAN_UPDATE_FIELDS = [*SPAN_COLUMNS[2:], "received_at"]
 
 INGEST_KEY_PREFIX = "tsk_"
 

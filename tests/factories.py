@@ -105,3 +105,21 @@ def agent_trace(
     ]
     ingest_spans(records)
     return Trace.objects.get(trace_id=trace_id)
+
+
+# Span content that would run script if a page ever rendered it unescaped.
+EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+
+
+def make_score(trace, scorer_id="completeness", score=0.8, status="succeeded", **fields):
+    """A Score row as a worker would leave it (no batch unless given)."""
+    from scoring.models import Score
+
+    return Score.objects.create(
+        trace=trace,
+        scorer_id=scorer_id,
+        scorer_name=scorer_id.title(),
+        score=score,
+        status=status,
+        **fields,
+    )

@@ -6,23 +6,10 @@ import pytest
 from django.utils import timezone
 
 from observability.services import ingest_spans
-from scoring.models import Score
-from tests.factories import agent_trace, new_trace_id, span
+from tests.factories import EVIL, agent_trace, new_trace_id, span
+from tests.factories import make_score as add_score
 
 pytestmark = pytest.mark.django_db
-
-EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
-
-
-def add_score(trace, scorer_id="completeness", score=0.8, status="succeeded", **fields):
-    return Score.objects.create(
-        trace=trace,
-        scorer_id=scorer_id,
-        scorer_name=scorer_id.title(),
-        score=score,
-        status=status,
-        **fields,
-    )
 
 
 def test_the_trace_list_needs_a_login(client):

@@ -15,15 +15,10 @@ from django.utils.safestring import SafeString
 
 from observability.models import IngestKey, Span, Trace
 from observability.services import create_ingest_key, revoke_ingest_key
+from observability.templatetags.tracescore import duration as _duration
 
 # A trace with more spans than this shows a link to its spans instead of an inline table.
 INLINE_SPAN_LIMIT = 200
-
-
-def _duration(ms: float | None) -> str:
-    if ms is None:
-        return "—"
-    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
 
 
 def _pretty_json(value: Any) -> SafeString:

@@ -99,21 +99,21 @@ def test_a_thousand_traces_start_with_a_handful_of_queries(
 def test_failures_are_recorded_and_the_rest_of_the_batch_goes_on(
     api_client, sync_tasks, test_scorers
 ):
-    good = agent_trace(question="Where is my parcel?")
-    boom = agent_trace(question="Please boom now")
-    crash = agent_trace(question="Please crash now")
-    hang = agent_trace(question="Please hang forever")
-    ids = [t.trace_id for t in (good, boom, crash, hang)]
+    good = agent_trace(answer="Your parcel arrives Friday.")
+    refused = agent_trace(answer="Your refund is on its way.")
+    crash = agent_trace(answer="Please crash now")
+    hang = agent_trace(answer="Please hang forever")
+    ids = [t.trace_id for t in (good, refused, crash, hang)]
     with sync_tasks(execute=True):
-        response = post_batch(api_client, scorerId="picky", traceIds=ids)
+        response = post_batch(api_client, scorerId="test-picky", traceIds=ids)
     batch = ScoringBatch.objects.get(pk=response.json()["batchId"])
     assert batch.progress() == {"total": 4, "pending": 0, "succeeded": 1, "failed": 3}
     scores = {s.trace_id: s for s in batch.scores.all()}
     assert scores[good.trace_id].score == 1.0
-    assert scores[boom.trace_id].error == "The question asked for a boom."
+    assert scores[refused.trace_id].error == "Refund answers cannot be scored."
     assert scores[crash.trace_id].error.startswith("The scorer crashed: RuntimeError")
     assert scores[hang.trace_id].error == "The scorer did not finish within 0.5 s."
-    assert all(scores[t].score is None for t in (boom.trace_id, hang.trace_id))
+    assert all(scores[t].score is None for t in (refused.trace_id, hang.trace_id))
 
 
 def test_a_task_delivered_twice_keeps_exactly_one_result(sync_tasks):

@@ -8,6 +8,9 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+# Real processes for tests: a qcluster worker and the gunicorn web server.
+pytest_plugins = ["tests.worker", "tests.live_server"]
+
 
 @pytest.fixture
 def alice(django_user_model):

@@ -92,9 +92,11 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
-if not DEBUG:
-    # Production serves static files from STATIC_ROOT (`manage.py collectstatic`).
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+# WhiteNoise serves static files from gunicorn: in production from STATIC_ROOT
+# (`manage.py collectstatic`), in a local run straight from the app folders.
+MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
 ROOT_URLCONF = "tracescore.urls"
 

@@ -1,37 +1,72 @@
-"""Run the web server and one background worker together; Ctrl-C stops both."""
+"""Run the web server and one background worker together; Ctrl-C stops both.
 
+The web server is gunicorn, as in production: Django's development server
+cannot read chunked request bodies, which every Node OTLP exporter sends.
+SIGINT (Ctrl-C), SIGTERM (process managers, ``timeout``) and SIGHUP (a closed
+terminal) to this command stop the server and the worker alike.
+"""
+
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Stop(Exception):
+    """A stop signal arrived."""
+
+
+def _raise_stop(signum, frame):
+    raise Stop(signal.Signals(signum).name)
+
 
 class Command(BaseCommand):
-    help = "Run the development web server and a django-q2 worker in the foreground."
+    help = "Run the web server (gunicorn) and a django-q2 worker in the foreground."
 
     def add_arguments(self, parser):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
+        parser.add_argument("--web-workers", type=int, default=2)
 
-    def handle(self, *args, addrport: str, **options):
-        manage = [sys.executable, "manage.py"]
-        worker = subprocess.Popen([*manage, "qcluster"])
-        web = subprocess.Popen([*manage, "runserver", addrport, "--noreload"])
-        processes = {"web server": web, "worker": worker}
+    def handle(self, *args, addrport: str, web_workers: int, **options):
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, _raise_stop)
+        bin_dir = Path(sys.executable).parent
+        processes = {}
         try:
-            if self._wait_until_up(f"http://{addrport}/healthz", web):
+            processes["worker"] = subprocess.Popen([sys.executable, "manage.py", "qcluster"])
+            processes["web server"] = subprocess.Popen(
+                [
+                    str(bin_dir / "gunicorn"),
+                    "tracescore.wsgi",
+                    "--bind",
+                    addrport,
+                    "--workers",
+                    str(web_workers),
+                    "--access-logfile",
+                    "-",
+                ]
+            )
+            if self._wait_until_up(f"http://{addrport}/healthz", processes["web server"]):
                 self.stdout.write(
                     self.style.SUCCESS(f"\ntracescore is running at http://{addrport}/\n")
                     + "Log in as admin with the password printed when the account was created\n"
                     "(or TRACESCORE_ADMIN_PASSWORD). Press Ctrl-C to stop the server and the "
-                    "worker.\n"
+                    "worker.\n",
                 )
+                self.stdout.flush()
             while all(p.poll() is None for p in processes.values()):
                 time.sleep(0.5)
-        except KeyboardInterrupt:
+        except (Stop, KeyboardInterrupt):
             pass
         finally:
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)
             self._stop(processes.values())
         failed = [name for name, p in processes.items() if p.returncode not in (0, -2, -15)]
         if failed:

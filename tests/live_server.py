@@ -1,0 +1,96 @@
+"""Run the production web server, gunicorn, on the test database.
+
+Django's ``live_server`` is a development server: it cannot read chunked
+request bodies, which real Node exporters send. ``gunicorn_server`` starts
+``gunicorn tracescore.wsgi`` (the README's production command) on a free
+loopback port, with ``DATABASE_URL`` pointing at the database the tests use,
+and kills it after the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.worker import ROOT, database_url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log_path: Path, seconds: float = 30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"The server exited: {log_path.read_text(errors='replace')}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"The server did not answer within {seconds} s")
+
+
+@contextlib.contextmanager
+def run_gunicorn(log_path: Path, *, workers: int = 2, **extra_env: str):
+    """gunicorn on the test database; yields a LiveServer, SIGKILLs it afterwards."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "true", **extra_env}
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "tracescore.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        wait_until_up(server.url, process, log_path)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def gunicorn_server(transactional_db, tmp_path):
+    """The production web server on the test database, killed after the test."""
+    with run_gunicorn(tmp_path / "gunicorn.log") as server:
+        yield server

@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -107,6 +108,28 @@ def test_a_chunked_body_over_the_limit_is_refused_with_413_and_nothing_stored(
         response = send_chunked(server.url, secret, big_export())
 
     assert response.status_code == 413
+    assert not Trace.objects.exists()
+
+
+def test_a_body_cut_short_of_its_content_length_is_refused_not_acknowledged(
+    gunicorn_server, secret
+):
+    data = big_export()
+    host, port = gunicorn_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        head = (
+            f"POST /v1/traces HTTP/1.1\r\nHost: {host}\r\nContent-Type: {PROTOBUF}\r\n"
+            f"Authorization: Bearer {secret}\r\nContent-Length: {len(data)}\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        sock.sendall(head.encode() + data[: len(data) // 2])
+        sock.shutdown(socket.SHUT_WR)  # the client goes away mid-body
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert f"announced {len(data)} bytes".encode() in answer
     assert not Trace.objects.exists()
 
 

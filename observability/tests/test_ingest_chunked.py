@@ -133,8 +133,9 @@ def test_a_body_cut_short_of_its_content_length_is_refused_not_acknowledged(
     assert not Trace.objects.exists()
 
 
-def test_make_runs_server_stores_a_chunked_export_and_sigterm_stops_server_and_worker(
-    transactional_db, tmp_path, secret
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGHUP])
+def test_make_runs_server_stores_a_chunked_export_and_a_stop_signal_ends_server_and_worker(
+    transactional_db, tmp_path, secret, stop_signal
 ):
     port = free_port()
     env = worker_env(DATABASE_URL=database_url(), DEBUG="true")
@@ -159,7 +160,7 @@ def test_make_runs_server_stores_a_chunked_export_and_sigterm_stops_server_and_w
         children = _children(start.pid)
         assert len(children) == 2, children  # gunicorn and qcluster
 
-        start.send_signal(signal.SIGTERM)
+        start.send_signal(stop_signal)
         start.wait(timeout=30)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(_alive(pid) for pid in children):

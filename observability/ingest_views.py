@@ -1,12 +1,17 @@
-"""Ingest endpoints: OTLP/HTTP ``POST /v1/traces`` and the JSON batch ``POST /api/spans``.
+"""Ingest endpoints: OTLP/HTTP ``POST /v1/traces`` and ``POST /v1/logs``, and the JSON
+batch ``POST /api/spans``.
 
-Both authenticate, parse, and hand ``SpanRecord`` values to
-``observability.services.ingest_spans``; decoding lives in ``observability.otlp``.
+The OTLP endpoints share one request path (``receive_export``: key, content
+type, gzip, size limit, error answers) and differ only in their ``Signal``:
+how the body decodes (``observability.otlp``, ``observability.otlp_logs``),
+which service stores it and what the answer says.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +20,6 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import DataError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import authentication, exceptions, permissions, serializers
@@ -27,17 +31,17 @@ from rest_framework.decorators import (
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from observability import otlp
+from observability import otlp, otlp_logs
 from observability.choices import SpanStatus, SpanType
 from observability.conventions import map_attributes
 from observability.models import IngestKey
 from observability.records import SpanRecord
-from observability.services import authenticate_ingest_key, ingest_spans
+from observability.services import authenticate_ingest_key, ingest_logs, ingest_spans
 
 log = logging.getLogger(__name__)
 
 # google.rpc.Code values for the Status body of protobuf error answers.
-RPC_CODES = {400: 3, 401: 16, 413: 8, 415: 3, 503: 14}
+RPC_CODES = {400: 3, 401: 16, 404: 5, 405: 12, 413: 8, 415: 3, 503: 14}
 MAX_BATCH_SPANS = 10_000
 
 
@@ -51,6 +55,8 @@ def _error(message: str, status: int, encoding: str) -> HttpResponse:
     response = HttpResponse(content, status=status, content_type=content_type)
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="tracescore ingest"'
+    if status == 405:
+        response["Allow"] = "POST"
     if status == 503:
         response["Retry-After"] = "1"
     return response
@@ -64,26 +70,76 @@ class Refused(Exception):
         self.status, self.message, self.encoding = status, message, encoding
 
 
+@dataclass(frozen=True)
+class Signal:
+    """What differs between the OTLP endpoints: how an export is decoded, stored and answered."""
+
+    noun: str  # what the export carries, for messages: "spans", "log records"
+    decode: Callable[[bytes, str], Any]
+    store: Callable[[Any], object]
+    respond: Callable[[Any, str], bytes]
+
+
+def _store_spans(decoded: otlp.DecodedExport) -> None:
+    if decoded.spans:
+        ingest_spans(decoded.spans)
+
+
+def _store_logs(decoded: otlp_logs.DecodedLogs) -> None:
+    if decoded.records:
+        ingest_logs(decoded.records)
+
+
+TRACES = Signal("spans", otlp.decode_export, _store_spans, otlp.export_response)
+LOGS = Signal(
+    "log records", otlp_logs.decode_logs_export, _store_logs, otlp_logs.logs_export_response
+)
+
+
 @csrf_exempt
 @login_not_required
-@require_POST
 def otlp_traces(request: HttpRequest) -> HttpResponse:
     """OTLP/HTTP trace export: protobuf or JSON, optionally gzip, with an ingest key."""
+    return receive_export(request, TRACES)
+
+
+@csrf_exempt
+@login_not_required
+def otlp_logs_export(request: HttpRequest) -> HttpResponse:
+    """OTLP/HTTP logs export: records with a trace id are kept, the others counted as rejected."""
+    return receive_export(request, LOGS)
+
+
+@csrf_exempt
+@login_not_required
+def otlp_unknown(request: HttpRequest, path: str) -> HttpResponse:
+    """Any other ``/v1/…`` path (metrics, profiles, typos): an OTLP status body, not a page."""
+    return _error(
+        f"tracescore does not receive /v1/{path}: it takes OTLP traces at /v1/traces "
+        "and logs at /v1/logs.",
+        404,
+        request.content_type.lower(),
+    )
+
+
+def receive_export(request: HttpRequest, signal: Signal) -> HttpResponse:
+    """Authenticate, read, decode and store one OTLP export; answer as OTLP/HTTP asks."""
     encoding = request.content_type.lower()
     try:
+        if request.method != "POST":
+            raise Refused(405, "Send exports with POST.", encoding)
         if authenticate_ingest_key(bearer_secret(request)) is None:
             raise Refused(
                 401, "A valid ingest key is required: send 'Authorization: Bearer <key>'.", encoding
             )
-        decoded = read_export(request, encoding)
-        if decoded.spans:
-            store_export(decoded.spans, encoding)
+        decoded = read_export(request, encoding, signal.decode)
+        store_export(signal, decoded, encoding)
     except Refused as refusal:
         return _error(refusal.message, refusal.status, refusal.encoding)
-    return HttpResponse(otlp.export_response(decoded, encoding), content_type=encoding)
+    return HttpResponse(signal.respond(decoded, encoding), content_type=encoding)
 
 
-def read_export(request: HttpRequest, encoding: str) -> otlp.DecodedExport:
+def read_export(request: HttpRequest, encoding: str, decode: Callable[[bytes, str], Any]) -> Any:
     """Check type, encoding and size, then read, inflate and decode the body."""
     if encoding not in (otlp.PROTOBUF, otlp.JSON):
         raise Refused(
@@ -106,23 +162,23 @@ def read_export(request: HttpRequest, encoding: str) -> otlp.DecodedExport:
         body = request.body
         if compression == "gzip":
             body = otlp.gunzip(body, limit)
-        return otlp.decode_export(body, encoding)
+        return decode(body, encoding)
     except otlp.BodyTooLarge as error:
         raise Refused(413, str(error), encoding) from error
     except otlp.OtlpDecodeError as error:
         raise Refused(400, str(error), encoding) from error
 
 
-def store_export(spans: list[SpanRecord], encoding: str) -> None:
+def store_export(signal: Signal, decoded: Any, encoding: str) -> None:
     try:
-        ingest_spans(spans)
+        signal.store(decoded)
     except DataError as error:
         # Values the database refuses (the decoders should leave none): the
         # exporter must not retry them, so this is the client's 400.
-        log.warning("Refused spans: %s", error)
-        raise Refused(400, f"The spans could not be stored: {error}", encoding) from error
+        log.warning("Refused %s: %s", signal.noun, error)
+        raise Refused(400, f"The {signal.noun} could not be stored: {error}", encoding) from error
     except OperationalError as error:
-        log.exception("Could not store %d spans", len(spans))
+        log.exception("Could not store %s", signal.noun)
         raise Refused(503, "The database is busy; retry shortly.", encoding) from error
 
 

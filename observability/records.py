@@ -68,3 +68,21 @@ class IngestResult:
 
     accepted_spans: int = 0
     trace_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LogRecordData:
+    """One log record tied to a trace, as ``observability.services.ingest_logs`` stores it."""
+
+    trace_id: str  # 32 lowercase hex chars
+    span_id: str  # 16 lowercase hex chars, or "" for a log tied to no span
+    record_hash: str  # digest of everything the record says: a retried export repeats it
+    time: datetime | None  # None: neither time nor observed time was sent
+    observed_at: datetime | None = None
+    severity_number: int = 0
+    severity_text: str = ""
+    event_name: str = ""
+    body: Any = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    resource: dict[str, Any] = field(default_factory=dict)
+    scope_name: str = ""

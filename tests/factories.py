@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -105,6 +106,41 @@ def agent_trace(
     ]
     ingest_spans(records)
     return Trace.objects.get(trace_id=trace_id)
+
+
+def add_log(
+    trace_id: str,
+    span_id: str = "",
+    body: Any = "Looking up order 1042",
+    *,
+    severity_number: int = 9,
+    severity_text: str = "INFO",
+    attributes: dict[str, str] | None = None,
+    at: datetime | None = None,
+) -> None:
+    """A log record as OTLP ingest stores it: built as OTLP, decoded, stored by the service."""
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as OtlpLogRecord
+
+    from observability.otlp_logs import log_record
+    from observability.services import ingest_logs
+
+    at = at or timezone.now()
+    record = OtlpLogRecord(
+        time_unix_nano=(at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000,
+        severity_number=severity_number,
+        severity_text=severity_text,
+        body=AnyValue(string_value=body)
+        if isinstance(body, str)
+        else AnyValue(string_value=json.dumps(body)),
+        trace_id=bytes.fromhex(trace_id),
+        span_id=bytes.fromhex(span_id),
+        attributes=[
+            KeyValue(key=key, value=AnyValue(string_value=value))
+            for key, value in (attributes or {}).items()
+        ],
+    )
+    ingest_logs([log_record(record, {"service.name": "shop-support"}, "support-agent")])
 
 
 # Span content that would run script if a page ever rendered it unescaped.

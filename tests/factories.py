@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -108,6 +107,29 @@ def agent_trace(
     return Trace.objects.get(trace_id=trace_id)
 
 
+def any_value(value: Any):
+    """A Python value as an OTLP AnyValue (dicts become kvlists, lists arrays)."""
+    from opentelemetry.proto.common.v1.common_pb2 import (
+        AnyValue,
+        ArrayValue,
+        KeyValue,
+        KeyValueList,
+    )
+
+    if isinstance(value, dict):
+        pairs = [KeyValue(key=k, value=any_value(v)) for k, v in value.items()]
+        return AnyValue(kvlist_value=KeyValueList(values=pairs))
+    if isinstance(value, list):
+        return AnyValue(array_value=ArrayValue(values=[any_value(v) for v in value]))
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    return AnyValue(string_value=str(value))
+
+
 def add_log(
     trace_id: str,
     span_id: str = "",
@@ -130,9 +152,7 @@ def add_log(
         time_unix_nano=(at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000,
         severity_number=severity_number,
         severity_text=severity_text,
-        body=AnyValue(string_value=body)
-        if isinstance(body, str)
-        else AnyValue(string_value=json.dumps(body)),
+        body=any_value(body),
         trace_id=bytes.fromhex(trace_id),
         span_id=bytes.fromhex(span_id),
         attributes=[

@@ -1,4 +1,7 @@
-"""The real OpenTelemetry Python SDK exporting logs and spans to a live tracescore server."""
+"""Real clients and servers: the OpenTelemetry Python SDK exporting logs and spans to a
+live tracescore, and chunked exports through gunicorn."""
+
+import gzip
 
 import pytest
 import requests
@@ -147,3 +150,43 @@ def test_an_unknown_key_fails_the_export_with_401(telemetry):
     assert [r.status_code for r in responses] == [401]
     assert "ingest key" in RpcStatus.FromString(responses[0].content).message
     assert not LogRecord.objects.exists()
+
+
+def chunks(data: bytes, size: int = 1000):
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def test_a_chunked_gzip_logs_export_is_stored_whole_by_gunicorn(gunicorn_server):
+    from observability.services import create_ingest_key
+    from observability.tests.test_ingest_logs import body, log
+
+    secret = create_ingest_key(name="chunked logs")[1]
+    data = gzip.compress(body(*[log(f"step {n} " + "x" * 200, at_ms=n) for n in range(200)]))
+    assert len(data) > 2000  # several chunks, no Content-Length
+    response = requests.post(
+        f"{gunicorn_server.url}/v1/logs",
+        data=chunks(data),
+        headers={
+            "Content-Type": "application/x-protobuf",
+            "Content-Encoding": "gzip",
+            "Authorization": f"Bearer {secret}",
+        },
+        timeout=30,
+    )
+    assert response.status_code == 200, response.content
+    partial = ExportLogsServiceResponse.FromString(response.content).partial_success
+    assert partial.rejected_log_records == 0
+    assert LogRecord.objects.count() == 200
+
+
+def test_gunicorn_answers_an_otlp_metrics_export_with_a_status_not_a_page(gunicorn_server):
+    response = requests.post(
+        f"{gunicorn_server.url}/v1/metrics",
+        data=b"\x0a\x00",
+        headers={"Content-Type": "application/x-protobuf"},
+        timeout=30,
+    )
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/x-protobuf"
+    assert "does not receive /v1/metrics" in RpcStatus.FromString(response.content).message

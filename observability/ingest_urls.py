@@ -8,6 +8,6 @@ urlpatterns = [
     path("v1/traces", ingest_views.otlp_traces, name="otlp-traces"),
     path("v1/logs", ingest_views.otlp_logs_export, name="otlp-logs"),
     # Every other /v1/ path gets an OTLP status body, never an HTML page.
-    re_path(r"^v1/(?P<path>.*)$", ingest_views.otlp_unknown, name="otlp-unknown"),
+    re_path(r"^v1(?P<path>/.*)?$", ingest_views.otlp_unknown, name="otlp-unknown"),
     path("api/spans", ingest_views.span_batch, name="api-span-ingest"),
 ]

@@ -112,10 +112,10 @@ def otlp_logs_export(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @login_not_required
-def otlp_unknown(request: HttpRequest, path: str) -> HttpResponse:
+def otlp_unknown(request: HttpRequest, path: str | None = None) -> HttpResponse:
     """Any other ``/v1/…`` path (metrics, profiles, typos): an OTLP status body, not a page."""
     return _error(
-        f"tracescore does not receive /v1/{path}: it takes OTLP traces at /v1/traces "
+        f"tracescore does not receive /v1{path or ''}: it takes OTLP traces at /v1/traces "
         "and logs at /v1/logs.",
         404,
         request.content_type.lower(),

@@ -306,13 +306,14 @@ def test_a_database_failure_answers_503_so_the_exporter_retries(post, monkeypatc
     assert "retry" in RpcStatus.FromString(response.content).message
 
 
-@pytest.mark.parametrize("path", ["/v1/metrics", "/v1/foo", "/v1/traces/", "/v1/"])
+@pytest.mark.parametrize("path", ["/v1/metrics", "/v1/foo/bar", "/v1/traces/", "/v1/", "/v1"])
 def test_other_v1_paths_answer_a_protobuf_status_404_to_protobuf_requests(post, path):
     response = post(b"\x0a\x00", path=path)
     assert response.status_code == 404
     assert response["Content-Type"] == PROTOBUF
     status = RpcStatus.FromString(response.content)
     assert status.code == 5  # NOT_FOUND
+    assert f"does not receive {path}:" in status.message
     assert "/v1/traces" in status.message and "/v1/logs" in status.message
 
 

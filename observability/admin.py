@@ -1,4 +1,4 @@
-"""Admin pages: traces and spans to inspect (read-only), ingest keys to create and revoke."""
+"""Admin pages: traces, spans and logs to inspect (read-only), ingest keys to create and revoke."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from observability.models import IngestKey, Span, Trace
+from observability.models import IngestKey, LogRecord, Span, Trace
 from observability.services import create_ingest_key, revoke_ingest_key
 from observability.templatetags.tracescore import duration as _duration
 
@@ -262,6 +262,65 @@ class SpanAdmin(ReadOnlyModelAdmin):
     @admin.display(description="Resource")
     def resource_json(self, span: Span) -> SafeString:
         return _pretty_json(span.resource)
+
+
+@admin.register(LogRecord)
+class LogRecordAdmin(ReadOnlyModelAdmin):
+    """OTLP log records; search by trace id or span id."""
+
+    list_display = ("time", "severity", "body_preview", "trace_link", "span_id", "scope_name")
+    list_filter = (("time", admin.DateFieldListFilter),)
+    search_fields = ("span_id",)
+    search_help_text = "A trace id (32 hex characters) or a span id (16)."
+    show_full_result_count = False
+    ordering = ("-time", "-id")
+    fields = (
+        "trace_link",
+        "span_id",
+        "time",
+        "observed_at",
+        "received_at",
+        "severity",
+        "event_name",
+        "scope_name",
+        "body_json",
+        "attributes_json",
+        "resource_json",
+    )
+    readonly_fields = fields
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        # Exact ids only: the trace link has no database constraint, so no join.
+        term = search_term.strip().lower()
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(trace_id=term) | Q(span_id=term)), False
+
+    @admin.display(description="Severity", ordering="severity_number")
+    def severity(self, log: LogRecord) -> str:
+        return log.severity_label or "—"
+
+    @admin.display(description="Body")
+    def body_preview(self, log: LogRecord) -> str:
+        text = log.body if isinstance(log.body, str) else json.dumps(log.body, ensure_ascii=False)
+        return text if len(text) <= 120 else text[:119] + "…"
+
+    @admin.display(description="Trace")
+    def trace_link(self, log: LogRecord) -> SafeString:
+        url = reverse("observability:trace-detail", args=[log.trace_id])
+        return format_html('<a href="{}">{}</a>', url, log.trace_id)
+
+    @admin.display(description="Body")
+    def body_json(self, log: LogRecord) -> SafeString:
+        return _pretty_json(log.body)
+
+    @admin.display(description="Attributes")
+    def attributes_json(self, log: LogRecord) -> SafeString:
+        return _pretty_json(log.attributes)
+
+    @admin.display(description="Resource")
+    def resource_json(self, log: LogRecord) -> SafeString:
+        return _pretty_json(log.resource)
 
 
 class IngestKeyAddForm(forms.ModelForm):

@@ -12,7 +12,7 @@ from rest_framework import generics
 from rest_framework.exceptions import NotFound
 
 from observability.filters import TraceFilter
-from observability.models import Span, Trace
+from observability.models import LogRecord, Span, Trace
 from observability.pagination import TraceCursorPagination
 from observability.serializers import TraceDetailSerializer, TraceErrorSerializer, TraceSerializer
 
@@ -49,7 +49,7 @@ class TraceListView(generics.ListAPIView):
 
 
 @extend_schema(
-    summary="One trace with all its spans",
+    summary="One trace with all its spans and log records",
     parameters=[
         OpenApiParameter(
             "trace_id",
@@ -68,7 +68,10 @@ class TraceDetailView(generics.RetrieveAPIView):
         trace_id = self.kwargs["trace_id"]
         trace = (
             Trace.objects.filter(trace_id=trace_id.lower())
-            .prefetch_related(Prefetch("spans", queryset=Span.objects.in_order()))
+            .prefetch_related(
+                Prefetch("spans", queryset=Span.objects.in_order()),
+                Prefetch("logs", queryset=LogRecord.objects.in_order()),
+            )
             .first()
         )
         if trace is None:

@@ -1,13 +1,18 @@
-"""Ingest endpoints: OTLP/HTTP ``POST /v1/traces`` and the JSON batch ``POST /api/spans``.
+"""Ingest endpoints: OTLP/HTTP ``POST /v1/traces`` and ``POST /v1/logs``, and the JSON
+batch ``POST /api/spans``.
 
-Both authenticate, parse, and hand ``SpanRecord`` values to
-``observability.services.ingest_spans``; decoding lives in ``observability.otlp``.
+The OTLP endpoints share one request path (``receive_export``: key, content
+type, gzip, size limit, error answers) and differ only in their ``Signal``:
+how the body decodes (``observability.otlp``, ``observability.otlp_logs``),
+which service stores it and what the answer says.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +22,6 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import authentication, exceptions, permissions, serializers
@@ -29,17 +33,17 @@ from rest_framework.decorators import (
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from observability import otlp
+from observability import otlp, otlp_logs
 from observability.choices import SpanStatus, SpanType
 from observability.conventions import map_attributes
 from observability.models import IngestKey
 from observability.records import SpanRecord
-from observability.services import authenticate_ingest_key, ingest_spans
+from observability.services import authenticate_ingest_key, ingest_logs, ingest_spans
 
 log = logging.getLogger(__name__)
 
 # google.rpc.Code values for the Status body of protobuf error answers.
-RPC_CODES = {400: 3, 401: 16, 413: 8, 415: 3, 503: 14}
+RPC_CODES = {400: 3, 401: 16, 404: 5, 405: 12, 413: 8, 415: 3, 503: 14}
 MAX_BATCH_SPANS = 10_000
 
 
@@ -53,6 +57,8 @@ def _error(message: str, status: int, encoding: str) -> HttpResponse:
     response = HttpResponse(content, status=status, content_type=content_type)
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="tracescore ingest"'
+    if status == 405:
+        response["Allow"] = "POST"
     if status == 503:
         response["Retry-After"] = "1"
     return response
@@ -66,26 +72,98 @@ class Refused(Exception):
         self.status, self.message, self.encoding = status, message, encoding
 
 
+@dataclass(frozen=True)
+class Signal:
+    """What differs between the OTLP endpoints: how an export is decoded, stored and answered."""
+
+    noun: str  # what the export carries, for messages: "spans", "log records"
+    message_name: str  # the protobuf message an export is
+    decode: Callable[[bytes, str], Any]
+    kept: Callable[[Any], int]  # how many items of a decoded export are to be stored
+    store: Callable[[Any], object]
+    respond: Callable[[Any, str], bytes]
+
+
+def _store_spans(decoded: otlp.DecodedExport) -> None:
+    if decoded.spans:
+        ingest_spans(decoded.spans)
+
+
+def _store_logs(decoded: otlp_logs.DecodedLogs) -> None:
+    if decoded.records:
+        ingest_logs(decoded.records)
+
+
+def max_span_duration() -> timedelta:
+    return timedelta(seconds=settings.TRACESCORE_INGEST_MAX_SPAN_SECONDS)
+
+
+def _decode_spans(body: bytes, encoding: str) -> otlp.DecodedExport:
+    return otlp.decode_export(body, encoding, max_span_duration=max_span_duration())
+
+
+TRACES = Signal(
+    "spans",
+    "ExportTraceServiceRequest",
+    _decode_spans,
+    lambda decoded: len(decoded.spans),
+    _store_spans,
+    otlp.export_response,
+)
+LOGS = Signal(
+    "log records",
+    "ExportLogsServiceRequest",
+    otlp_logs.decode_logs_export,
+    lambda decoded: len(decoded.records),
+    _store_logs,
+    otlp_logs.logs_export_response,
+)
+
+
 @csrf_exempt
 @login_not_required
-@require_POST
 def otlp_traces(request: HttpRequest) -> HttpResponse:
     """OTLP/HTTP trace export: protobuf or JSON, optionally gzip, with an ingest key."""
+    return receive_export(request, TRACES)
+
+
+@csrf_exempt
+@login_not_required
+def otlp_logs_export(request: HttpRequest) -> HttpResponse:
+    """OTLP/HTTP logs export: records with a trace id are kept, the others counted as rejected."""
+    return receive_export(request, LOGS)
+
+
+@csrf_exempt
+@login_not_required
+def otlp_unknown(request: HttpRequest, path: str | None = None) -> HttpResponse:
+    """Any other ``/v1/…`` path (metrics, profiles, typos): an OTLP status body, not a page."""
+    return _error(
+        f"tracescore does not receive /v1{path or ''}: it takes OTLP traces at /v1/traces "
+        "and logs at /v1/logs.",
+        404,
+        request.content_type.lower(),
+    )
+
+
+def receive_export(request: HttpRequest, signal: Signal) -> HttpResponse:
+    """Authenticate, read, decode and store one OTLP export; answer as OTLP/HTTP asks."""
     encoding = request.content_type.lower()
     try:
         with database_unavailable_as(Refused(503, DATABASE_UNAVAILABLE, encoding)):
+            if request.method != "POST":
+                raise Refused(405, "Send exports with POST.", encoding)
             if authenticate_ingest_key(bearer_secret(request)) is None:
                 raise Refused(
                     401,
                     "A valid ingest key is required: send 'Authorization: Bearer <key>'.",
                     encoding,
                 )
-            decoded = read_export(request, encoding)
-            if decoded.spans:
-                store_export(decoded.spans, encoding)
+            decoded = read_export(request, encoding, signal)
+            store_export(signal, decoded, encoding)
     except Refused as refusal:
         return _error(refusal.message, refusal.status, refusal.encoding)
-    return HttpResponse(otlp.export_response(decoded, encoding), content_type=encoding)
+    return HttpResponse(signal.respond(decoded, encoding), content_type=encoding)
 
 
 DATABASE_UNAVAILABLE = "The database is unavailable or busy; nothing was stored: retry shortly."
@@ -105,11 +183,7 @@ def database_unavailable_as(refusal: Exception):
         raise refusal from error
 
 
-def max_span_duration() -> timedelta:
-    return timedelta(seconds=settings.TRACESCORE_INGEST_MAX_SPAN_SECONDS)
-
-
-def read_export(request: HttpRequest, encoding: str) -> otlp.DecodedExport:
+def read_export(request: HttpRequest, encoding: str, signal: Signal) -> Any:
     """Check type, encoding and size, then read, inflate and decode the body."""
     if encoding not in (otlp.PROTOBUF, otlp.JSON):
         raise Refused(
@@ -140,31 +214,31 @@ def read_export(request: HttpRequest, encoding: str) -> otlp.DecodedExport:
         body = otlp.gunzip(raw, limit) if compression == "gzip" and raw else raw
         if compression == "gzip" and not raw:
             raise Refused(400, "The gzip body is empty; nothing was stored.", encoding)
-        decoded = otlp.decode_export(body, encoding, max_span_duration=max_span_duration())
+        decoded = signal.decode(body, encoding)
     except otlp.BodyTooLarge as error:
         raise Refused(413, str(error), encoding) from error
     except otlp.OtlpDecodeError as error:
         raise Refused(400, str(error), encoding) from error
-    if raw and not decoded.spans and not decoded.rejected:
+    if raw and not signal.kept(decoded) and not decoded.rejected:
         # Unknown fields are skipped, so a misnamed or foreign message decodes to
         # an empty export: never acknowledge that as stored.
         raise Refused(
             400,
-            f"The body ({len(raw)} bytes) holds no spans: is it an ExportTraceServiceRequest? "
-            "Nothing was stored.",
+            f"The body ({len(raw)} bytes) holds no {signal.noun}: is it an "
+            f"{signal.message_name}? Nothing was stored.",
             encoding,
         )
     return decoded
 
 
-def store_export(spans: list[SpanRecord], encoding: str) -> None:
+def store_export(signal: Signal, decoded: Any, encoding: str) -> None:
     try:
-        ingest_spans(spans)
+        signal.store(decoded)
     except DataError as error:
         # Values the database refuses (the decoders should leave none): the
         # exporter must not retry them, so this is the client's 400.
-        log.warning("Refused spans: %s", error)
-        raise Refused(400, f"The spans could not be stored: {error}", encoding) from error
+        log.warning("Refused %s: %s", signal.noun, error)
+        raise Refused(400, f"The {signal.noun} could not be stored: {error}", encoding) from error
 
 
 class IngestKeyAuthentication(authentication.BaseAuthentication):

@@ -1,6 +1,7 @@
-"""Traces and spans received over OpenTelemetry, and the keys that may send them."""
+"""Traces, spans and logs received over OpenTelemetry, and the keys that may send them."""
 
 from django.db import models
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 
 from observability.choices import SpanStatus, SpanType
@@ -137,3 +138,91 @@ class IngestKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class LogRecordQuerySet(models.QuerySet):
+    def in_order(self):
+        return self.order_by("time", "id")
+
+    def for_span_panel(self, trace_id: str, span_id: str, *, with_strays: bool = False):
+        """The logs of one span, in time order.
+
+        ``with_strays`` adds the trace's logs that name no span, or a span that
+        is not (yet) in the trace, so every log of a trace shows in some panel.
+        """
+        logs = self.filter(trace_id=trace_id)
+        if not with_strays:
+            return logs.filter(span_id=span_id).in_order()
+        known = Span.objects.filter(trace_id=OuterRef("trace_id"), span_id=OuterRef("span_id"))
+        return (
+            logs.annotate(span_known=Exists(known))
+            .filter(Q(span_id=span_id) | Q(span_known=False))
+            .in_order()
+        )
+
+
+class LogRecord(models.Model):
+    """One OTLP log record that carries a trace id, shown in its span's panel.
+
+    Log exporters batch separately from span exporters, so a trace's logs often
+    arrive before its spans: the link to the trace has no database constraint,
+    and the logs show once the trace's spans are in (they are deleted with
+    their trace). ``span_id`` is empty for a log tied to the trace but no span.
+
+    ``record_hash`` is a digest of everything the record says, unique, so an
+    exporter's retried export stores nothing twice (two records identical to
+    the nanosecond in every field are kept once).
+    """
+
+    trace = models.ForeignKey(
+        Trace,
+        on_delete=models.CASCADE,
+        related_name="logs",
+        db_constraint=False,
+        db_index=False,  # the (trace, span_id, time) index serves lookups by trace
+    )
+    span_id = models.CharField(max_length=16, blank=True, default="")
+    time = models.DateTimeField(help_text="When it happened, else when it was observed.")
+    observed_at = models.DateTimeField(null=True, blank=True)
+    severity_number = models.PositiveSmallIntegerField(default=0)
+    severity_text = models.CharField(max_length=64, blank=True, default="")
+    event_name = models.CharField(max_length=256, blank=True, default="")
+    body = models.JSONField(null=True, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    resource = models.JSONField(default=dict, blank=True)
+    scope_name = models.CharField(max_length=256, blank=True, default="")
+    record_hash = models.CharField(max_length=64, unique=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    objects = LogRecordQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["time", "id"]
+        indexes = [
+            models.Index(fields=["trace", "span_id", "time"], name="log_trace_span_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.severity_label} {self.time:%H:%M:%S} [{self.trace_id}/{self.span_id}]"
+
+    @property
+    def severity_label(self) -> str:
+        """The sender's severity text, else the name of the OTLP severity number's range."""
+        if self.severity_text:
+            return self.severity_text
+        return severity_name(self.severity_number)
+
+    @property
+    def severity_level(self) -> str:
+        """trace / debug / info / warn / error / fatal, or "" when unset (for styling)."""
+        return severity_name(self.severity_number).lower()
+
+
+# OTLP severity numbers come in ranges of four: 1-4 TRACE … 21-24 FATAL.
+SEVERITY_NAMES = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+
+
+def severity_name(number: int) -> str:
+    if not 1 <= number <= 24:
+        return ""
+    return SEVERITY_NAMES[(number - 1) // 4]

@@ -12,12 +12,13 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -40,8 +41,11 @@ ID_FIELDS = {"traceId": "trace_id", "spanId": "span_id", "parentSpanId": "parent
 _MALFORMED_ID = base64.b64encode(b"!").decode()
 
 
+M = TypeVar("M", bound=Message)
+
+
 class OtlpDecodeError(ValueError):
-    """The body is not an OTLP trace export in the announced encoding."""
+    """The body is not an OTLP export in the announced encoding."""
 
 
 class RejectedSpan(ValueError):
@@ -83,12 +87,7 @@ def decode_export(
 
 
 def request_from_protobuf(body: bytes) -> ExportTraceServiceRequest:
-    try:
-        return ExportTraceServiceRequest.FromString(body)
-    except (DecodeError, RuntimeError, ValueError) as error:
-        raise OtlpDecodeError(
-            "The body is not a protobuf ExportTraceServiceRequest: " + why_not_protobuf(body)
-        ) from error
+    return message_from_protobuf(body, ExportTraceServiceRequest)
 
 
 def why_not_protobuf(body: bytes) -> str:
@@ -149,20 +148,38 @@ def _wire_format_problem(body: bytes) -> str:
 
 def request_from_json(body: bytes) -> ExportTraceServiceRequest:
     """Parse OTLP/JSON, whose trace and span ids are hex strings (protobuf JSON uses base64)."""
+    return message_from_json(body, ExportTraceServiceRequest, _hex_ids_to_base64, "resourceSpans")
+
+
+def message_from_protobuf(body: bytes, message_class: type[M]) -> M:
+    """Parse a protobuf export request (traces or logs) or raise OtlpDecodeError."""
+    try:
+        return message_class.FromString(body)
+    except (DecodeError, RuntimeError, ValueError) as error:
+        raise OtlpDecodeError(
+            f"The body is not a protobuf {message_class.DESCRIPTOR.name}: " + why_not_protobuf(body)
+        ) from error
+
+
+def message_from_json(
+    body: bytes,
+    message_class: type[M],
+    hex_ids_to_base64: Callable[[dict[str, Any]], None],
+    list_name: str,
+) -> M:
+    """Parse an OTLP/JSON export request; ``hex_ids_to_base64`` rewrites its hex ids in place."""
     try:
         document = json.loads(body)
     except (ValueError, RecursionError) as error:
         raise OtlpDecodeError(f"The body is not valid JSON: {error}") from error
     if not isinstance(document, dict):
-        raise OtlpDecodeError("The body must be a JSON object with a resourceSpans list.")
-    _hex_ids_to_base64(document)
+        raise OtlpDecodeError(f"The body must be a JSON object with a {list_name} list.")
+    hex_ids_to_base64(document)
     try:
-        return json_format.ParseDict(
-            document, ExportTraceServiceRequest(), ignore_unknown_fields=True
-        )
+        return json_format.ParseDict(document, message_class(), ignore_unknown_fields=True)
     except (json_format.ParseError, TypeError, ValueError, RecursionError) as error:
         raise OtlpDecodeError(
-            f"The body is not an OTLP/JSON ExportTraceServiceRequest: {error}"
+            f"The body is not an OTLP/JSON {message_class.DESCRIPTOR.name}: {error}"
         ) from error
 
 

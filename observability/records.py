@@ -72,6 +72,24 @@ class IngestResult:
     trace_ids: list[str] = field(default_factory=list)
 
 
+@dataclass
+class LogRecordData:
+    """One log record tied to a trace, as ``observability.services.ingest_logs`` stores it."""
+
+    trace_id: str  # 32 lowercase hex chars
+    span_id: str  # 16 lowercase hex chars, or "" for a log tied to no span
+    record_hash: str  # digest of everything the record says: a retried export repeats it
+    time: datetime | None  # None: neither time nor observed time was sent
+    observed_at: datetime | None = None
+    severity_number: int = 0
+    severity_text: str = ""
+    event_name: str = ""
+    body: Any = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    resource: dict[str, Any] = field(default_factory=dict)
+    scope_name: str = ""
+
+
 # Text and JSON as the database can store them. Untrusted span content may hold
 # NUL (PostgreSQL text and jsonb cannot) and lone UTF-16 surrogates (JSON
 # "\ud800" without its pair: no UTF-8 form). NULs are dropped; surrogates become

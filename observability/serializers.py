@@ -5,7 +5,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from observability.models import Span, Trace
+from observability.models import LogRecord, Span, Trace
 
 # Field names are the API's camelCase names.
 # ruff: noqa: N815
@@ -112,8 +112,42 @@ class SpanSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class LogRecordSerializer(serializers.ModelSerializer):
+    """One OTLP log record of the trace; ``body`` is text or JSON as sent."""
+
+    spanId = serializers.CharField(
+        source="span_id", help_text="The span it was written in; empty for none."
+    )
+    observedAt = serializers.DateTimeField(source="observed_at", allow_null=True)
+    severityNumber = serializers.IntegerField(
+        source="severity_number", help_text="OTLP severity, 1-24; 0 when unset."
+    )
+    severityText = serializers.CharField(source="severity_label")
+    eventName = serializers.CharField(source="event_name")
+    body = serializers.JSONField(allow_null=True)
+    attributes = serializers.JSONField()
+    resource = serializers.JSONField()
+    scopeName = serializers.CharField(source="scope_name")
+
+    class Meta:
+        model = LogRecord
+        fields = [
+            "spanId",
+            "time",
+            "observedAt",
+            "severityNumber",
+            "severityText",
+            "eventName",
+            "body",
+            "attributes",
+            "resource",
+            "scopeName",
+        ]
+        read_only_fields = fields
+
+
 class TraceDetailSerializer(TraceSerializer):
-    """A trace with every span, in start order."""
+    """A trace with every span, in start order, and its log records, in time order."""
 
     rootSpanId = serializers.CharField(
         source="root_span_id", help_text="Empty until the root span has arrived."
@@ -124,6 +158,9 @@ class TraceDetailSerializer(TraceSerializer):
     )
     serviceName = serializers.CharField(source="service_name")
     spans = SpanSerializer(many=True, read_only=True)
+    logs = LogRecordSerializer(
+        many=True, read_only=True, help_text="The trace's OTLP log records, in time order."
+    )
 
     class Meta(TraceSerializer.Meta):
         fields = [
@@ -133,6 +170,7 @@ class TraceDetailSerializer(TraceSerializer):
             "errorMessage",
             "serviceName",
             "spans",
+            "logs",
         ]
         read_only_fields = fields
 

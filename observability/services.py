@@ -1,4 +1,4 @@
-"""Every write to traces and spans goes through here."""
+"""Every write to traces, spans and logs goes through here."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from django.utils import timezone
 
 from observability import ingest_pg
 from observability.choices import SpanStatus, SpanType
-from observability.models import IngestKey, Span, Trace
+from observability.models import IngestKey, LogRecord, Span, Trace
 from observability.records import (
     SPAN_COLUMNS,
     IngestResult,
+    LogRecordData,
     SpanRecord,
     storable_json,
     storable_text,
@@ -253,6 +254,67 @@ def _save_trace_summaries(traces: list[Trace]) -> None:
         cursor.executemany(
             f"UPDATE {Trace._meta.db_table} SET {assignments} WHERE trace_id = %s", rows
         )
+
+
+LOG_COLUMNS = [
+    "trace_id",
+    "span_id",
+    "time",
+    "observed_at",
+    "severity_number",
+    "severity_text",
+    "event_name",
+    "body",
+    "attributes",
+    "resource",
+    "scope_name",
+    "record_hash",
+    "received_at",
+]
+
+
+@transaction.atomic
+def ingest_logs(records: Iterable[LogRecordData]) -> int:
+    """Store log records that carry a trace id; returns how many were new.
+
+    A record already stored (same ``record_hash``: an exporter retrying an
+    export) is skipped, so retries store nothing twice. The Trace row is not
+    created here: logs show on their trace once its spans arrive. One INSERT
+    statement whatever the number of records.
+    """
+    unique = {record.record_hash: record for record in records}
+    if not unique:
+        return 0
+    now = timezone.now()
+    fields = [LogRecord._meta.get_field(name) for name in LOG_COLUMNS]
+    rows = []
+    for digest in sorted(unique):  # a fixed order, so concurrent exports never deadlock
+        values = unique[digest]
+        log = LogRecord(
+            trace_id=values.trace_id,
+            span_id=values.span_id,
+            time=values.time or now,
+            observed_at=values.observed_at,
+            severity_number=values.severity_number,
+            severity_text=values.severity_text,
+            event_name=values.event_name,
+            body=values.body,
+            attributes=values.attributes,
+            resource=values.resource,
+            scope_name=values.scope_name,
+            record_hash=digest,
+            received_at=now,
+        )
+        rows.append([f.get_db_prep_save(getattr(log, f.attname), connection) for f in fields])
+    with connection.cursor() as cursor:
+        # executemany: one statement for any number of rows on every database
+        # (bulk_create splits SQLite batches at 999 parameters).
+        cursor.executemany(
+            f"INSERT INTO {LogRecord._meta.db_table} ({', '.join(f.column for f in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT (record_hash) DO NOTHING",
+            rows,
+        )
+        return max(cursor.rowcount, 0)
 
 
 def create_ingest_key(*, name: str) -> tuple[IngestKey, str]:

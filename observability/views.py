@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from observability.filters import TraceFilter
-from observability.models import Span, Trace
+from observability.models import LogRecord, Span, Trace
 from observability.pagination import InvalidCursor, TraceCursor, page_of
 from scoring.models import Score
 from scoring.scorers import registry
@@ -104,6 +104,22 @@ def scores_context(trace: Trace) -> dict:
     return {"scores": scores, "scores_pending": any(s.status == "pending" for s in scores)}
 
 
+def span_logs(trace: Trace, spans: list[Span], selected: Span | None) -> list[LogRecord]:
+    """The selected span's log records; the page's first span also gets the trace's strays.
+
+    Strays are logs naming no span, or a span that is not in the trace: they
+    show on the span a visitor sees first (the root), so no log is hidden.
+    """
+    if selected is None:
+        return []
+    first = next((s for s in spans if s.span_id == trace.root_span_id), spans[0])
+    return list(
+        LogRecord.objects.for_span_panel(
+            trace.trace_id, selected.span_id, with_strays=selected is first
+        )
+    )
+
+
 @require_GET
 def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     trace = Trace.objects.filter(trace_id=trace_id.lower()).first()
@@ -115,7 +131,7 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     spans = list(trace.spans.in_order())
     selected_id = request.GET.get("span") or trace.root_span_id
     selected = next((s for s in spans if s.span_id == selected_id), spans[0] if spans else None)
-    context = {"trace": trace, "selected": selected}
+    context = {"trace": trace, "selected": selected, "logs": span_logs(trace, spans, selected)}
     if request.htmx and "span" in request.GET:
         return render(request, template + "#span-panel", context)
     context |= {"rows": span_tree(spans, trace), **scores_context(trace)}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -105,6 +105,62 @@ def agent_trace(
     ]
     ingest_spans(records)
     return Trace.objects.get(trace_id=trace_id)
+
+
+def any_value(value: Any):
+    """A Python value as an OTLP AnyValue (dicts become kvlists, lists arrays)."""
+    from opentelemetry.proto.common.v1.common_pb2 import (
+        AnyValue,
+        ArrayValue,
+        KeyValue,
+        KeyValueList,
+    )
+
+    if isinstance(value, dict):
+        pairs = [KeyValue(key=k, value=any_value(v)) for k, v in value.items()]
+        return AnyValue(kvlist_value=KeyValueList(values=pairs))
+    if isinstance(value, list):
+        return AnyValue(array_value=ArrayValue(values=[any_value(v) for v in value]))
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    return AnyValue(string_value=str(value))
+
+
+def add_log(
+    trace_id: str,
+    span_id: str = "",
+    body: Any = "Looking up order 1042",
+    *,
+    severity_number: int = 9,
+    severity_text: str = "INFO",
+    attributes: dict[str, str] | None = None,
+    at: datetime | None = None,
+) -> None:
+    """A log record as OTLP ingest stores it: built as OTLP, decoded, stored by the service."""
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as OtlpLogRecord
+
+    from observability.otlp_logs import log_record
+    from observability.services import ingest_logs
+
+    at = at or timezone.now()
+    record = OtlpLogRecord(
+        time_unix_nano=(at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000,
+        severity_number=severity_number,
+        severity_text=severity_text,
+        body=any_value(body),
+        trace_id=bytes.fromhex(trace_id),
+        span_id=bytes.fromhex(span_id),
+        attributes=[
+            KeyValue(key=key, value=AnyValue(string_value=value))
+            for key, value in (attributes or {}).items()
+        ],
+    )
+    ingest_logs([log_record(record, {"service.name": "shop-support"}, "support-agent")])
 
 
 # Span content that would run script if a page ever rendered it unescaped.

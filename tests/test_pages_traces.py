@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from observability.services import ingest_spans
-from tests.factories import EVIL, agent_trace, new_trace_id, span
+from tests.factories import EVIL, add_log, agent_trace, new_trace_id, span
 from tests.factories import make_score as add_score
 
 pytestmark = pytest.mark.django_db
@@ -168,3 +168,80 @@ def test_an_unknown_trace_is_a_404(alice_client):
     assert response.status_code == 404
     assert f"No trace with id {'f' * 32}." in response.content.decode()
     assert "Back to the traces" in response.content.decode()
+
+
+def test_a_spans_panel_lists_its_logs_with_time_severity_body_and_attributes(alice_client):
+    trace = agent_trace()
+    tool = trace.spans.get(name="lookup_order")
+    at = tool.started_at + timedelta(milliseconds=20)
+    add_log(
+        trace.trace_id,
+        tool.span_id,
+        {"order": "1042", "carrier": "DHL"},
+        severity_number=13,
+        severity_text="WARN",
+        attributes={"http.status_code": "429"},
+        at=at,
+    )
+    add_log(trace.trace_id, trace.root_span_id, "Agent started")
+
+    html = alice_client.get(f"/traces/{trace.trace_id}/?span={tool.span_id}").content.decode()
+    panel = html.split('id="span-panel"')[1]
+    assert 'Logs <span class="muted">(1)</span>' in panel
+    assert timezone.localtime(at).strftime("%H:%M:%S.%f") in panel
+    assert '<span class="log-severity">WARN</span>' in panel
+    assert "&quot;carrier&quot;: &quot;DHL&quot;" in panel  # pretty-printed on the server
+    assert "&quot;http.status_code&quot;: &quot;429&quot;" in panel
+    assert "Agent started" not in panel  # the root's log stays in the root's panel
+
+
+def test_hostile_log_content_shows_as_text_in_the_panel(alice_client):
+    trace = agent_trace()
+    add_log(trace.trace_id, trace.root_span_id, EVIL, severity_text=EVIL, attributes={EVIL: EVIL})
+    html = alice_client.get(f"/traces/{trace.trace_id}/").content.decode()
+    assert "<script>alert(1)</script>" not in html
+    assert "<img src=x" not in html
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 4
+
+
+def test_logs_of_no_span_or_of_a_missing_span_show_in_the_root_panel_marked_as_such(alice_client):
+    trace = agent_trace()
+    add_log(trace.trace_id, "", "trace-level note")
+    add_log(trace.trace_id, "00000000000000ff", "from a span still on its way")
+    root_html = alice_client.get(f"/traces/{trace.trace_id}/").content.decode()
+    assert "trace-level note" in root_html and "not tied to a span" in root_html
+    assert "from a span still on its way" in root_html
+    assert "from span <code>00000000000000ff</code>, not in this trace" in root_html
+    tool = trace.spans.get(name="lookup_order")
+    tool_html = alice_client.get(f"/traces/{trace.trace_id}/?span={tool.span_id}").content.decode()
+    assert "trace-level note" not in tool_html
+
+
+def test_a_panel_without_logs_shows_no_logs_heading(alice_client):
+    trace = agent_trace()
+    html = alice_client.get(f"/traces/{trace.trace_id}/").content.decode()
+    assert "span-logs" not in html
+
+
+@pytest.mark.parametrize("size", [1, 8])
+def test_the_detail_page_runs_a_fixed_number_of_queries_whatever_the_number_of_spans_and_logs(
+    alice_client, django_assert_num_queries, size
+):
+    trace = agent_trace()
+    spans = [span(trace.trace_id, parent_span_id=trace.root_span_id) for _ in range(size)]
+    ingest_spans(spans)
+    for record in spans:
+        for n in range(size):
+            add_log(trace.trace_id, record.span_id, f"log {n}")
+        add_log(trace.trace_id, trace.root_span_id, f"root log {record.span_id}")
+    for _ in range(size):
+        add_score(trace)
+    url = f"/traces/{trace.trace_id}/"
+    # session, user, trace, spans, the panel's logs, scores
+    with django_assert_num_queries(6):
+        page = alice_client.get(url).content.decode()
+    assert page.count('class="log-record') == size
+    # htmx span click: session, user, trace, spans, the panel's logs
+    with django_assert_num_queries(5):
+        panel = alice_client.get(f"{url}?span={spans[0].span_id}", HTTP_HX_REQUEST="true")
+    assert panel.content.decode().count('class="log-record') == size

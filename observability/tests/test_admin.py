@@ -6,9 +6,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from observability.models import IngestKey
+from observability.models import IngestKey, LogRecord
 from observability.services import authenticate_ingest_key, create_ingest_key, ingest_spans
-from tests.factories import agent_trace, new_trace_id, span
+from tests.factories import add_log, agent_trace, new_trace_id, span
 
 pytestmark = pytest.mark.django_db
 
@@ -165,3 +165,36 @@ def test_revoke_selected_keys_stops_them_from_authenticating(admin_client):
     assert authenticate_ingest_key(active_secret) is None
     assert authenticate_ingest_key(kept_secret) == kept
     assert "Revoke selected keys" in html
+
+
+LOGS = "/admin/observability/logrecord/"
+
+
+def test_log_list_searches_by_trace_id_or_span_id_and_opens_a_read_only_escaped_page(
+    admin_client,
+):
+    first, second = agent_trace(), agent_trace()
+    tool = first.spans.get(name="lookup_order")
+    add_log(first.trace_id, tool.span_id, "<script>alert(1)</script>", severity_text="")
+    add_log(second.trace_id, second.root_span_id, "other trace")
+
+    by_trace = page(admin_client.get(LOGS, {"q": first.trace_id}))
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in by_trace
+    assert "other trace" not in by_trace
+    assert f'href="/traces/{first.trace_id}/"' in by_trace
+    assert "INFO" in by_trace  # severity named from its number when no text was sent
+    assert "other trace" in page(admin_client.get(LOGS, {"q": second.root_span_id}))
+
+    pk = re.search(r"/admin/observability/logrecord/(\d+)/change/", by_trace).group(1)
+    html = page(admin_client.get(f"{LOGS}{pk}/change/"))
+    assert "<script>alert(1)" not in html
+    assert 'name="_save"' not in html
+
+
+def test_deleting_a_trace_deletes_its_logs(admin_client):
+    trace = agent_trace()
+    add_log(trace.trace_id, trace.root_span_id)
+    other = agent_trace()
+    add_log(other.trace_id, other.root_span_id)
+    trace.delete()
+    assert list(LogRecord.objects.values_list("trace_id", flat=True)) == [other.trace_id]

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from observability.models import Trace
 from observability.services import ingest_spans
-from tests.factories import agent_trace, new_trace_id, span
+from tests.factories import add_log, agent_trace, new_trace_id, span
 
 pytestmark = pytest.mark.django_db
 
@@ -310,15 +310,40 @@ def test_detail_accepts_an_upper_case_trace_id(api_client):
     assert api_client.get(f"{LIST}/{'AB' * 16}").json()["traceId"] == trace.trace_id
 
 
-def test_detail_costs_three_queries_however_many_spans(api_client, django_assert_num_queries):
+def test_detail_costs_four_queries_however_many_spans_and_logs(
+    api_client, django_assert_num_queries
+):
     trace_id = new_trace_id()
-    ingest_spans(
-        [span(trace_id, name="root", started_at=T0)]
-        + [span(trace_id, parent_span_id="1" * 16, started_at=T0) for _ in range(60)]
+    children = [span(trace_id, parent_span_id="1" * 16, started_at=T0) for _ in range(60)]
+    ingest_spans([span(trace_id, name="root", started_at=T0), *children])
+    for child in children[:30]:
+        add_log(trace_id, child.span_id)
+    # Token, trace, spans, logs.
+    with django_assert_num_queries(4):
+        detail = api_client.get(f"{LIST}/{trace_id}").json()
+    assert (len(detail["spans"]), len(detail["logs"])) == (61, 30)
+
+
+def test_detail_lists_the_traces_logs_with_their_span_severity_and_body(api_client):
+    trace = agent_trace()
+    tool = trace.spans.get(name="lookup_order")
+    add_log(
+        trace.trace_id,
+        tool.span_id,
+        {"status": 429},
+        severity_number=13,
+        severity_text="",
+        attributes={"retry": "1"},
     )
-    # Token, trace, spans.
-    with django_assert_num_queries(3):
-        assert len(api_client.get(f"{LIST}/{trace_id}").json()["spans"]) == 61
+    (log,) = api_client.get(f"{LIST}/{trace.trace_id}").json()["logs"]
+    assert {k: log[k] for k in ("spanId", "severityNumber", "severityText", "attributes")} == {
+        "spanId": tool.span_id,
+        "severityNumber": 13,
+        "severityText": "WARN",
+        "attributes": {"retry": "1"},
+    }
+    assert log["body"] == {"status": 429}
+    assert log["scopeName"] == "support-agent"
 
 
 def test_the_schema_documents_both_endpoints_and_their_answers(api_client):

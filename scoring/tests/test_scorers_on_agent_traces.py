@@ -138,7 +138,7 @@ def scored(scorer_id, data):
             ),
             0.5,
             "The answer addresses 2 of 4 key terms of the question; missing: shipping, fee.",
-            id="openinference openai: the order number is no term and the system prompt no question",
+            id="openinference openai: an order number is no term, the system prompt no question",
         ),
         pytest.param(
             trace(

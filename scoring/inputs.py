@@ -54,7 +54,10 @@ def _as_message(value: Any) -> tuple[str, Any] | None:
     LangChain's ``{"type": "human", "data": {...}}`` and ``("user", "text")`` pairs.
     """
     if isinstance(value, dict):
-        if isinstance(value.get("role"), str):
+        if isinstance(value.get("role"), str) and (
+            {"content", "parts", "tool_calls"} & value.keys()
+            or any(key.startswith(("contents.", "tool_calls.")) for key in value)
+        ):
             return _role(value["role"]), value
         ids = value.get("id")
         if value.get("lc") == 1 and isinstance(ids, list) and ids and isinstance(ids[-1], str):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 import simplemma
 import stopwords
@@ -43,7 +43,7 @@ def words(text: str) -> list[str]:
     return [w.lower().strip("'’-") for w in WORD.findall(ADDRESS.sub(" ", text))]
 
 
-@cache
+@lru_cache(maxsize=50_000)  # bounded: a worker reads an open-ended vocabulary
 def lemma(word: str) -> str:
     """The dictionary form of a word (simplemma): "returning" → "return"."""
     return simplemma.lemmatize(word, lang=LANGUAGE).lower()

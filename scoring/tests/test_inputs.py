@@ -97,6 +97,11 @@ def lc(cls, content):
             "Tent\nStove",
             id="nested dicts and lists give their strings",
         ),
+        pytest.param(
+            {"role": "admin", "name": "Jane Doe"},
+            "admin\nJane Doe",
+            id="a record with a role field but no content is no chat message",
+        ),
         pytest.param({}, "", id="an empty dict has no text"),
         pytest.param([1042, 77], "", id="a list of numbers has no text"),
         pytest.param(42, "42", id="a number on its own is text"),

@@ -218,15 +218,32 @@ def text_of(value: Any, *, role: str = "assistant") -> str:
     return "\n".join(_leaf_texts(value, role))
 
 
-def produced_text(value: Any) -> str | None:
-    """The text a span produced, as it produced it: a string output, or the answer's
-    content when the output is a chat (message, message list, ``choices``…).
+# What a Mastra agent's generate() returns, as its agent run span stores it:
+# ``{"text": ..., "object": ..., "files": [...]}``, more keys on some versions.
+MASTRA_RESULT_KEYS = frozenset(
+    "text object files reasoning reasoningText sources toolCalls toolResults finishReason "
+    "usage warnings steps response".split()
+)
 
-    None when the output is any other structured value: the exporter sent JSON
-    and the ingest already decoded it, so there is no text left to check.
+
+def produced_text(value: Any) -> str | None:
+    """The text a span produced, as it produced it: a string output, the answer's
+    content when the output is a chat (message, message list, ``choices``…), or
+    the ``text`` of a Mastra agent result.
+
+    None when the output is any other structured value (a Mastra result with
+    an ``object`` included): the exporter sent JSON and the ingest already
+    decoded it, so there is no text left to check.
     """
     if isinstance(value, str):
         return value
+    if (
+        isinstance(value, dict)
+        and isinstance(value.get("text"), str)
+        and value.keys() <= MASTRA_RESULT_KEYS
+        and ("files" in value or "object" in value)
+    ):
+        return None if value.get("object") is not None else value["text"]
     if _as_message(value) is not None or _is_message_list(value):
         return text_of(value)
     if isinstance(value, dict) and (

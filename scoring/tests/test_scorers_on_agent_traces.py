@@ -153,6 +153,15 @@ def scored(scorer_id, data):
         ),
         pytest.param(
             trace(
+                {"messages": [{"role": "user", "content": "Can I exchange my hiking boots?"}]},
+                {"text": "Yes, boots can be exchanged within 30 days.", "files": []},
+            ),
+            2 / 3,
+            "The answer addresses 2 of 3 key terms of the question; missing: hiking.",
+            id="mastra agent result: the text of text, object and files is the answer",
+        ),
+        pytest.param(
+            trace(
                 mastra_user("Does the Trailblazer backpack fit a laptop?"),
                 "The Trailblazr backpak has a sleeve for a 15-inch laptop.",
             ),
@@ -437,6 +446,19 @@ def test_tone_consistency_on_agent_traces(data, consistent):
             1.0,
             "The output is structured: a JSON document (an object).",
             id="openinference: JSON output decoded at ingest is a JSON object",
+        ),
+        pytest.param(
+            {"text": "{broken", "files": []},
+            0.0,
+            "The output is not valid JSON: Expecting property name enclosed in double quotes: "
+            "line 1 column 2 (char 1).",
+            id="mastra: an agent result is judged by its text, not by the result object",
+        ),
+        pytest.param(
+            {"text": '{"order_id": "1042"}', "object": {"order_id": "1042"}, "files": []},
+            1.0,
+            "The output is structured: a JSON document (an object).",
+            id="mastra: an agent result with a structured object is JSON",
         ),
     ],
 )

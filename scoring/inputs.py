@@ -24,34 +24,129 @@ QUESTION_KEYS = ("question", "query", "input", "prompt", "text", "content", "mes
 TEXT_PART_TYPES = ("text", "input_text", "output_text")
 SYSTEM_ROLES = ("system", "developer")
 
+# Role names as the SDKs spell them, LangChain's message classes and types included.
+ROLES = {
+    "user": "user",
+    "human": "user",
+    "humanmessage": "user",
+    "humanmessagechunk": "user",
+    "assistant": "assistant",
+    "model": "assistant",
+    "ai": "assistant",
+    "aimessage": "assistant",
+    "aimessagechunk": "assistant",
+    "system": "system",
+    "developer": "system",
+    "systemmessage": "system",
+    "tool": "tool",
+    "function": "tool",
+    "toolmessage": "tool",
+    "functionmessage": "tool",
+}
+
+
+def _role(name: Any) -> str:
+    return ROLES.get(name.lower(), name.lower()) if isinstance(name, str) else ""
+
+
+def _as_message(value: Any) -> tuple[str, Any] | None:
+    """(role, content) when ``value`` is one chat message in a shape an SDK stores, else None.
+
+    Shapes: ``{"role", "content" | "parts"}`` (OpenAI, Anthropic, GenAI, Mastra, and
+    OpenInference's flattened ``llm.*_messages``), LangChain's serialised
+    ``{"lc": 1, "type": "constructor", "id": [..., "HumanMessage"], "kwargs": {...}}``,
+    LangChain's ``{"type": "human", "data": {...}}`` and ``("user", "text")`` pairs.
+    """
+    if isinstance(value, dict):
+        if isinstance(value.get("role"), str) and (
+            {"content", "parts", "tool_calls"} & value.keys()
+            or any(key.startswith(("contents.", "tool_calls.")) for key in value)
+        ):
+            return _role(value["role"]), value
+        ids = value.get("id")
+        if value.get("lc") == 1 and isinstance(ids, list) and ids and isinstance(ids[-1], str):
+            role = _role(ids[-1])
+            kwargs = value.get("kwargs")
+            if role in ("user", "assistant", "system", "tool") and isinstance(kwargs, dict):
+                if kwargs.get("role"):  # ChatMessage carries its own role
+                    role = _role(kwargs["role"])
+                return role, kwargs
+        kind = value.get("type")
+        if isinstance(kind, str) and _role(kind) in ("user", "assistant", "system", "tool"):
+            data = value.get("data")
+            if isinstance(data, dict) and "content" in data:
+                return _role(kind), data
+            if "content" in value:
+                return _role(kind), value
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and isinstance(value[1], str)
+        and _role(value[0]) in ("user", "assistant", "system", "tool")
+    ):
+        return _role(value[0]), {"content": value[1]}
+    return None
+
+
+def _parts_text(parts: list[Any]) -> str:
+    texts = []
+    for part in parts:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, dict) and part.get("type", "text") in TEXT_PART_TYPES:
+            value = part.get("content", part.get("text"))
+            if isinstance(value, str):
+                texts.append(value)
+    return "\n".join(texts)
+
 
 def _message_text(message: dict[str, Any]) -> str:
-    """The text of one chat message: `content` as a string or parts, or GenAI `parts`."""
+    """The text of one chat message: ``content`` as a string or parts, or GenAI ``parts``."""
+    found = _as_message(message)
+    if found is not None:
+        message = found[1]
     content = message.get("content")
     if isinstance(content, str):
         return content
+    if isinstance(content, dict):  # Mastra's stored messages: {"format": 2, "parts": [...]}
+        if isinstance(content.get("parts"), list):
+            return _parts_text(content["parts"])
+        return content["content"] if isinstance(content.get("content"), str) else ""
     parts = content if isinstance(content, list) else message.get("parts")
     if isinstance(parts, list):
-        texts = []
-        for part in parts:
-            if isinstance(part, str):
-                texts.append(part)
-            elif isinstance(part, dict) and part.get("type", "text") in TEXT_PART_TYPES:
-                value = part.get("content", part.get("text"))
-                if isinstance(value, str):
-                    texts.append(value)
-        return "\n".join(texts)
-    return ""
+        return _parts_text(parts)
+    # OpenInference flattened: contents.N.message_content.text
+    texts = [
+        v
+        for k, v in sorted(message.items())
+        if k.startswith("contents.") and k.endswith(".message_content.text") and isinstance(v, str)
+    ]
+    return "\n".join(texts)
+
+
+def _messages(value: Any) -> list[tuple[str, Any]] | None:
+    """The messages of a chat, in order, when ``value`` is one (nested lists flattened,
+    as LangChain stores ``[[message, ...]]``; Responses items other than messages
+    skipped); None when it is not a chat."""
+    if not isinstance(value, list) or not value:
+        return None
+    found: list[tuple[str, Any]] = []
+    for item in value:
+        message = _as_message(item)
+        if message is not None:
+            found.append(message)
+            continue
+        if isinstance(item, dict) and "type" in item and "role" not in item:
+            continue  # a Responses item that is not a message (a function call…)
+        inner = _messages(item) if isinstance(item, list) else None
+        if inner is None:
+            return None
+        found.extend(inner)
+    return found or None
 
 
 def _is_message_list(value: Any) -> bool:
-    """Chat messages, or Responses items (messages among typed items such as function calls)."""
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(isinstance(m, dict) and ("role" in m or "type" in m) for m in value)
-        and any("role" in m for m in value)
-    )
+    return _messages(value) is not None
 
 
 def _is_response(value: dict[str, Any]) -> bool:
@@ -79,54 +174,117 @@ def response_output_text(response: dict[str, Any]) -> str:
 
 
 def _last_message(messages: list[dict[str, Any]], roles: tuple[str, ...]) -> str:
-    for message in reversed(messages):
-        if message.get("role") in roles:
+    wanted = {_role(r) for r in roles}
+    for role, message in reversed(_messages(messages) or []):
+        if role in wanted:
             text = _message_text(message)
             if text:
                 return text
     return ""
 
 
-def text_of(value: Any, *, role: str = "assistant") -> str:
-    """Plain text of a stored input or output.
+def _decoded(text: str) -> Any:
+    """The value a JSON document or JSON string encodes; ``text`` itself when it is not one."""
+    stripped = text.strip()
+    if (stripped[:1], stripped[-1:]) in (("{", "}"), ("[", "]"), ('"', '"')):
+        try:
+            return json.loads(stripped)
+        except ValueError:
+            return text
+    return text
 
-    Strings stay as they are (JSON strings are decoded first); chat message
-    lists give the last message of ``role``; OpenAI-style ``choices`` give the
-    first choice; dicts give their first answer-like key; anything else is
-    compact JSON, so a scorer always gets text.
+
+def _leaf_texts(value: Any, role: str) -> list[str]:
+    """Every string inside nested dicts and lists; keys are never text."""
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _leaf_texts(v, role)]
+    if isinstance(value, list):
+        return [t for v in value for t in _leaf_texts(v, role)]
+    if isinstance(value, str):
+        text = text_of(value, role=role)
+        return [text] if text.strip() else []
+    return []  # a number or flag means nothing without the key it stands under
+
+
+def text_of(value: Any, *, role: str = "assistant") -> str:
+    """The text a person would read in a stored input or output; "" when there is none.
+
+    Strings stay as they are (JSON text is decoded first). A chat gives its last
+    message of ``role`` ("user" for a question, else the assistant's answer), and
+    nothing when it has no such message; OpenAI ``choices`` and LangChain
+    ``generations`` give the first one; a dict gives its chat, else its first
+    answer-like (or question-like) key, else the strings inside it, one per
+    line. JSON syntax, keys, and numbers or flags inside a structure never
+    become text; a number on its own does.
     """
-    if value is None:
+    if value is None or isinstance(value, bool):
         return ""
     if isinstance(value, str):
-        stripped = value.strip()
-        if stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]"):
-            try:
-                decoded = json.loads(stripped)
-            except ValueError:
-                return value
-            return text_of(decoded, role=role) or value
-        return value
+        decoded = _decoded(value)
+        return value if decoded is value else text_of(decoded, role=role)
+    if isinstance(value, (int, float)):
+        return str(value)
+    message = _as_message(value)
+    if message is not None:
+        return _message_text(message[1])
     if _is_message_list(value):
-        roles = ("assistant", "model") if role == "assistant" else (role,)
-        return _last_message(value, roles) or _message_text(value[-1])
+        return _last_message(value, (role,))
     if isinstance(value, dict):
-        if "role" in value:
-            return _message_text(value)
         if _is_response(value):
             return response_output_text(value)
-        choices = value.get("choices")
-        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-            first = choices[0]
-            return text_of(first.get("message") or first.get("text"), role=role)
+        for key in ("choices", "generations", "candidates"):
+            first = value.get(key)
+            while isinstance(first, list) and first:  # LangChain nests generations twice
+                first = first[0]
+            if isinstance(first, dict):
+                return text_of(
+                    first.get("message") or first.get("content") or first.get("text"), role=role
+                )
+        if "messages" in value and _is_message_list(value["messages"]):
+            return text_of(value["messages"], role=role)
         keys = ANSWER_KEYS if role == "assistant" else QUESTION_KEYS
         for key in keys:
             if key in value and value[key] not in (None, ""):
-                return text_of(value[key], role=role)
-        if "messages" in value:
-            return text_of(value["messages"], role=role)
-    if isinstance(value, (int, float, bool)):
-        return json.dumps(value)
-    return json.dumps(value, ensure_ascii=False, default=str)
+                text = text_of(value[key], role=role)
+                if text.strip():
+                    return text
+    return "\n".join(_leaf_texts(value, role))
+
+
+# What a Mastra agent's generate() returns, as its agent run span stores it:
+# ``{"text": ..., "object": ..., "files": [...]}``, more keys on some versions.
+MASTRA_RESULT_KEYS = frozenset(
+    "text object files reasoning reasoningText sources toolCalls toolResults finishReason "
+    "usage warnings steps response".split()
+)
+
+
+def produced_text(value: Any) -> str | None:
+    """The text a span produced, as it produced it: a string output, the answer's
+    content when the output is a chat (message, message list, ``choices``…), or
+    the ``text`` of a Mastra agent result.
+
+    None when the output is any other structured value (a Mastra result with
+    an ``object`` included): the exporter sent JSON and the ingest already
+    decoded it, so there is no text left to check.
+    """
+    if isinstance(value, str):
+        return value
+    if (
+        isinstance(value, dict)
+        and isinstance(value.get("text"), str)
+        and value.keys() <= MASTRA_RESULT_KEYS
+        and ("files" in value or "object" in value)
+    ):
+        return None if value.get("object") is not None else value["text"]
+    if _as_message(value) is not None or _is_message_list(value):
+        return text_of(value)
+    if isinstance(value, dict) and (
+        any(isinstance(value.get(k), list) for k in ("choices", "generations", "candidates"))
+        or _is_message_list(value.get("messages"))
+    ):
+        return text_of(value)
+    return None
 
 
 def system_prompt_of(value: Any, attributes: dict[str, Any] | None = None) -> str:

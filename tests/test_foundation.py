@@ -20,7 +20,8 @@ def test_anonymous_trace_list_redirects_to_login(client):
 
 def test_anonymous_api_is_refused_with_json(anon_api_client):
     response = anon_api_client.get("/api/")
-    assert response.status_code in (401, 403)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
     assert "credentials were not provided" in response.json()["detail"]
 
 

@@ -29,7 +29,7 @@ def test_the_trace_list_shows_each_trace_with_its_latest_score_per_scorer(alice_
     assert "support-agent" in html
     assert "Score Selected" in html
     assert "0 traces selected" in html
-    assert "Completeness 0.90" in html or "Completeness 0.9" in html
+    assert "Completeness 0.90" in html
     assert "Completeness 0.2" not in html
     assert "Error-Free" in html
 

@@ -9,39 +9,73 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
+from functools import cache, lru_cache
 
+import simplemma
+import stopwords
 from django.conf import settings
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, utils
 from rapidfuzz.distance import Levenshtein
 
+from scoring.inputs import produced_text
 from scoring.scorers.base import Scorer, ScorerError, ScoreResult, ScoringInput
 from scoring.scorers.registry import register_scorer
 
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers herself him himself his how i if in into is it
-    its itself just me more most my myself no nor not now of off on once only or other our ours
-    ourselves out over own same she should so some such than that the their theirs them
-    themselves then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours yourself yourselves
-    please hi hello thanks thank tell know want need get got like also can't i'm it's""".split()
+LANGUAGE = "en"
+# The ``stopwords`` package's list is the short, classic one (pronouns, articles,
+# auxiliaries). The longer search-engine lists of ``stop-words`` and
+# ``stopwordsiso`` also drop words that carry a support question, such as
+# "order", "bill", "computer", "work" or "problem". On top of it, the phrasing
+# of a request and greetings, which no answer needs to repeat.
+QUESTION_PHRASING = frozenset(
+    "hi hello hey please thanks thank tell know want need get like also let can".split()
 )
-WORD = re.compile(r"[\w][\w'-]*", re.UNICODE)
+STOPWORDS = frozenset(stopwords.get_stopwords("english")) | QUESTION_PHRASING
+WORD = re.compile(r"\w[\w'’-]*", re.UNICODE)
+# E-mail addresses and links are identifiers, not words: "jane@example.com" is
+# not about "example" or "com".
+ADDRESS = re.compile(r"\S+@\S+|\b(?:https?://|www\.)\S+", re.IGNORECASE)
+HEX_ID = re.compile(r"^[0-9a-f]{12,}$")
 
 
 def words(text: str) -> list[str]:
-    return [w.lower().strip("'-") for w in WORD.findall(text)]
+    """The words of a text, lower-cased, with addresses and links left out."""
+    return [w.lower().strip("'’-") for w in WORD.findall(ADDRESS.sub(" ", text))]
 
 
-def key_terms(text: str) -> list[str]:
-    """Content words of a text, in order, without repeats or stop words."""
+@lru_cache(maxsize=50_000)  # bounded: a worker reads an open-ended vocabulary
+def lemma(word: str) -> str:
+    """The dictionary form of a word (simplemma): "returning" → "return"."""
+    return simplemma.lemmatize(word, lang=LANGUAGE).lower()
+
+
+def is_identifier(word: str) -> bool:
+    """Numbers, order numbers, ids and hashes: "1042", "a-77", "ord_9f", "deadbeefcafe"."""
+    return any(c.isdigit() for c in word) or "_" in word or bool(HEX_ID.match(word))
+
+
+def content_words(text: str) -> list[str]:
+    """The words that carry a text's meaning, in order, without repeats: no stop
+    words, no words under three letters, no numbers or ids."""
     seen: dict[str, None] = {}
     for word in words(text):
-        if word not in STOPWORDS and (len(word) > 2 or word.isdigit()):
+        if len(word) < 3 or is_identifier(word) or word in STOPWORDS:
+            continue
+        if lemma(word) not in STOPWORDS:
             seen.setdefault(word, None)
     return list(seen)
+
+
+def key_terms(text: str) -> dict[str, str]:
+    """Key terms of a text: lemma → the word as the text spells it, in order."""
+    terms: dict[str, str] = {}
+    for word in content_words(text):
+        terms.setdefault(lemma(word), word)
+    return terms
+
+
+def lemmas(text: str) -> set[str]:
+    return {lemma(w) for w in words(text)}
 
 
 def listing(items: list[str], limit: int = 6) -> str:
@@ -51,15 +85,22 @@ def listing(items: list[str], limit: int = 6) -> str:
 
 def require_output(data: ScoringInput) -> str:
     if not data.output_text.strip():
+        span = data.span_name or data.span_id
+        if data.output is None or (isinstance(data.output, str) and not data.output.strip()):
+            raise ScorerError(f"The scored span ({span}) has no output to score.")
         raise ScorerError(
-            f"The scored span ({data.span_name or data.span_id}) has no output to score."
+            f"The scored span ({span}) has no output text to score: its output holds no "
+            "message or text, only structure, numbers or flags."
         )
     return data.output_text
 
 
 def require_question(data: ScoringInput) -> str:
     if not data.question.strip():
-        raise ScorerError("The trace has no question (the scored span has no input).")
+        raise ScorerError(
+            "The trace has no question to check the answer against: the scored span's "
+            "input has no user message."
+        )
     return data.question
 
 
@@ -73,23 +114,32 @@ def reference(data: ScoringInput) -> tuple[str, str]:
 
 @register_scorer
 class Completeness(Scorer):
-    """How many of the question's key terms the answer addresses (fuzzy, so "refunds"
-    counts for "refund")."""
+    """How many of the question's key terms the answer addresses.
+
+    Key terms are the question's content words (stop words, numbers and ids
+    left out), compared by lemma so "returning" counts for "return", with a
+    little typo tolerance (rapidfuzz). A question without key terms ("Hi") has
+    nothing to check, so the score fails with that reason instead of a 1.0.
+    """
 
     id = "completeness"
     name = "Completeness"
+    version = "2"
     description = (
-        "Share of the question's key terms that the answer addresses, allowing for "
-        "inflections and typos."
+        "Share of the question's key terms (content words, not numbers or ids) that the "
+        "answer addresses, allowing for inflections and typos."
     )
 
     def score(self, data: ScoringInput) -> ScoreResult:
-        answer_words = set(words(require_output(data)))
+        answer = lemmas(require_output(data))
         terms = key_terms(require_question(data))
         if not terms:
-            return ScoreResult(1.0, "The question has no key terms to cover.", {"terms": []})
-        covered = [t for t in terms if t in answer_words or _fuzzy_in(t, answer_words)]
-        missing = [t for t in terms if t not in covered]
+            raise ScorerError(
+                "The question has no key terms to check the answer against "
+                "(only greetings, stop words or numbers), so completeness does not apply."
+            )
+        covered = [w for t, w in terms.items() if t in answer or _fuzzy_in(t, answer)]
+        missing = [w for w in terms.values() if w not in covered]
         reason = f"The answer addresses {len(covered)} of {len(terms)} key terms of the question"
         reason += f"; missing: {listing(missing)}." if missing else "."
         return ScoreResult(
@@ -106,13 +156,14 @@ def _fuzzy_in(term: str, candidates: set[str], cutoff: float = 85) -> bool:
 @register_scorer
 class KeywordCoverage(Scorer):
     """Exact keywords: ``metadata["keywords"]`` if the trace lists them, else the
-    question's key terms."""
+    question's content words; each must appear word for word in the answer."""
 
     id = "keyword-coverage"
     name = "Keyword coverage"
+    version = "2"
     description = (
         "Share of keywords that appear word for word in the answer: the trace's "
-        "metadata keywords, or the question's key terms."
+        "metadata keywords, or the question's content words (not numbers or ids)."
     )
 
     def score(self, data: ScoringInput) -> ScoreResult:
@@ -121,9 +172,12 @@ class KeywordCoverage(Scorer):
         if isinstance(given, list) and given:
             keywords, origin = [str(k).lower() for k in given], "from the trace's metadata"
         else:
-            keywords, origin = key_terms(require_question(data)), "from the question"
+            keywords, origin = content_words(require_question(data)), "from the question"
         if not keywords:
-            return ScoreResult(1.0, "There are no keywords to look for.", {"keywords": []})
+            raise ScorerError(
+                "There are no keywords to look for: the trace's metadata lists none and the "
+                "question has no content words (only greetings, stop words or numbers)."
+            )
         found = [k for k in keywords if all(w in answer_words for w in words(k))]
         missing = [k for k in keywords if k not in found]
         reason = f"{len(found)} of {len(keywords)} keywords {origin} appear in the answer"
@@ -133,19 +187,31 @@ class KeywordCoverage(Scorer):
 
 @register_scorer
 class ContentSimilarity(Scorer):
-    """Token-set similarity of the answer to the expected output, or to the question."""
+    """Word overlap of the answer with the expected output, or with the question.
+
+    rapidfuzz's ``token_sort_ratio`` on lower-cased text without punctuation:
+    the words of each text are sorted, then compared character by character
+    (Indel similarity). Word order does not matter, but every missing or extra
+    word lowers the score, so a one-word answer ("1042") scores low against
+    "Your order 1042 shipped yesterday…" (0.14). The token *set* ratio used
+    before scored any subset 1.0. Mastra's counterpart uses Dice similarity of
+    character bigrams, which behaves alike on these cases; this keeps to the
+    library the other text scorers use.
+    """
 
     id = "content-similarity"
     name = "Content similarity"
+    version = "2"
     description = (
         "How much the answer's wording overlaps with the expected output in the trace's "
-        "metadata, or with the question when none is given (rapidfuzz token set ratio)."
+        "metadata, or with the question when none is given, in any word order; missing "
+        "and extra words lower it (rapidfuzz token sort ratio)."
     )
 
     def score(self, data: ScoringInput) -> ScoreResult:
         answer = require_output(data)
         other, what = reference(data)
-        similarity = fuzz.token_set_ratio(answer.lower(), other.lower()) / 100
+        similarity = fuzz.token_sort_ratio(answer, other, processor=utils.default_process) / 100
         return ScoreResult(
             similarity,
             f"The answer's wording is {similarity:.0%} similar to {what}.",
@@ -224,35 +290,70 @@ class ToneConsistency(Scorer):
 
 @register_scorer
 class JsonValidity(Scorer):
-    """1 when the output is JSON (structured, or a string that parses), else 0."""
+    """1 when the span produced a JSON object or array, else 0.
+
+    Judges the text the span produced: a string output, or the answer's content
+    when the output is a chat (a GenAI output message whose content is
+    ``{broken`` scores 0). A bare number or string ("42", ``"hello"``) parses
+    as JSON but is not what a caller expecting structured output can use, so it
+    scores 0 with that reason. Any other structured output was sent as JSON and
+    decoded at ingest, so it scores 1.
+    """
 
     id = "json-validity"
     name = "JSON validity"
-    description = "Whether the scored span's output is valid JSON."
+    version = "2"
+    description = (
+        "Whether the text the scored span produced (its output, or its answer message) is "
+        "a JSON object or array."
+    )
 
     def score(self, data: ScoringInput) -> ScoreResult:
         output = data.output
-        if output is None or (isinstance(output, str) and not output.strip()):
-            raise ScorerError("The scored span has no output to check.")
-        if not isinstance(output, str):
-            return ScoreResult(1.0, f"The output is structured JSON ({type(output).__name__}).")
+        text = produced_text(output)
+        if output is None or (text is not None and not text.strip()):
+            raise ScorerError(
+                f"The scored span ({data.span_name or data.span_id}) has no output to check."
+            )
+        if text is None:
+            kind = "an object" if isinstance(output, dict) else "an array"
+            if not isinstance(output, (dict, list)):
+                return ScoreResult(
+                    0.0, f"The output is {json.dumps(output)}, not a JSON object or array."
+                )
+            return ScoreResult(1.0, f"The output is structured: a JSON document ({kind}).")
         try:
-            json.loads(output)
+            value = json.loads(text)
         except ValueError as error:
             return ScoreResult(0.0, f"The output is not valid JSON: {error}.")
-        return ScoreResult(1.0, "The output is a valid JSON document.")
+        if not isinstance(value, (dict, list)):
+            kind = {str: "a string", bool: "a boolean", type(None): "null"}.get(
+                type(value), "a number"
+            )
+            return ScoreResult(0.0, f"The output is JSON {kind}, not a JSON object or array.")
+        kind = "an object" if isinstance(value, dict) else "an array"
+        return ScoreResult(1.0, f"The output is a valid JSON document ({kind}).")
 
 
 @register_scorer
 class ToolCallAccuracy(Scorer):
     """Expected tools from ``metadata["expected_tools"]``; otherwise penalise failed
-    and repeated calls."""
+    and repeated calls.
+
+    An expected tool counts only when a call to it succeeded: a call that
+    failed did not do the tool's work. A repeat is a call with the same name
+    and the same recorded arguments as an earlier call that succeeded; a call
+    whose arguments were not recorded is never a repeat, since nothing shows it
+    asked for the same thing.
+    """
 
     id = "tool-call-accuracy"
     name = "Tool-call accuracy"
+    version = "2"
     description = (
-        "Whether the agent called the tools it should (metadata expected_tools), or, without "
-        "expectations, how many of its tool calls neither failed nor repeated an earlier call."
+        "Whether the agent called the tools it should, successfully (metadata expected_tools), "
+        "or, without expectations, how many of its tool calls neither failed nor repeated an "
+        "earlier successful call with the same arguments."
     )
 
     def score(self, data: ScoringInput) -> ScoreResult:
@@ -260,27 +361,19 @@ class ToolCallAccuracy(Scorer):
         called = [c.name for c in calls]
         expected = data.metadata.get("expected_tools")
         if isinstance(expected, list) and expected:
-            expected = [str(t) for t in expected]
-            hit = [t for t in expected if t in called]
-            missed = [t for t in expected if t not in called]
-            extra = sorted({c for c in called if c not in expected})
-            value = len(hit) / len(expected)
-            if extra:
-                value *= len(expected) / (len(expected) + len(extra))
-            reason = f"Called {len(hit)} of {len(expected)} expected tools"
-            reason += f"; not called: {listing(missed)}" if missed else ""
-            reason += f"; unexpected: {listing(extra)}" if extra else ""
-            return ScoreResult(value, reason + ".", {"called": called, "expected": expected})
+            return self._against_expected([str(t) for t in expected], data)
         if not calls:
             return ScoreResult(1.0, "The trace made no tool calls, so none went wrong.")
         failed = [c for c in calls if c.error]
-        seen: set[str] = set()
+        done: set[str] = set()
         repeated = []
         for call in calls:
+            if call.arguments is None or call.error:
+                continue
             key = call.name + json.dumps(call.arguments, sort_keys=True, default=str)
-            if key in seen:
+            if key in done:
                 repeated.append(call)
-            seen.add(key)
+            done.add(key)
         bad = {c.span_id for c in failed} | {c.span_id for c in repeated}
         value = 1 - len(bad) / len(calls)
         parts = [f"{len(calls) - len(bad)} of {len(calls)} tool calls went right"]
@@ -293,7 +386,34 @@ class ToolCallAccuracy(Scorer):
         return ScoreResult(
             value,
             "; ".join(parts) + ".",
-            {"failed": [c.span_id for c in failed], "repeated": [c.span_id for c in repeated]},
+            {
+                "called": called,
+                "failed": [c.span_id for c in failed],
+                "repeated": [c.span_id for c in repeated],
+            },
+        )
+
+    def _against_expected(self, expected: list[str], data: ScoringInput) -> ScoreResult:
+        calls = data.tool_calls
+        called = [c.name for c in calls]
+        succeeded = {c.name for c in calls if not c.error}
+        hit = [t for t in expected if t in succeeded]
+        failed = [t for t in expected if t in called and t not in succeeded]
+        missed = [t for t in expected if t not in called]
+        extra = sorted({c for c in called if c not in expected})
+        value = len(hit) / len(expected)
+        if extra:
+            value *= len(expected) / (len(expected) + len(extra))
+        reason = f"Called {len(hit)} of {len(expected)} expected tools successfully"
+        if failed:
+            errors = {c.name: c.error for c in calls if c.error}
+            reason += "; failed: " + listing([f"{t} ({errors[t][:80]})" for t in failed], limit=3)
+        reason += f"; not called: {listing(missed)}" if missed else ""
+        reason += f"; unexpected: {listing(extra)}" if extra else ""
+        return ScoreResult(
+            value,
+            reason + ".",
+            {"called": called, "expected": expected, "failed": failed},
         )
 
 

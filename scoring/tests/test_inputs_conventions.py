@@ -133,7 +133,7 @@ def test_without_a_system_message_there_is_no_system_prompt():
         (RESPONSE["output"], ANSWER),
         ([{"role": "assistant", "content": [{"type": "text", "text": ANSWER}]}], ANSWER),
         ({"output": RESPONSE["output"]}, ANSWER),
-        ({"output": [{"type": "document", "id": 7}]}, '[{"type": "document", "id": 7}]'),
+        ({"output": [{"type": "document", "id": 7}]}, "document"),
     ],
     ids=[
         "response",

@@ -63,7 +63,9 @@ ON CONFLICT (trace_id, span_id) DO UPDATE SET {_UPDATES}
 """
 
 # The root is the span without a parent (the earliest if several claim it);
-# until it arrives the earliest span lends the trace its name.
+# until it arrives the earliest span lends the trace its name. Token totals add
+# up the LLM generations: agent spans repeat their steps' usage (as the GenAI
+# conventions recommend), so they count only in a trace without generations.
 REFRESH_TRACES = """
 UPDATE observability_trace AS t SET
     span_count = a.n,
@@ -85,7 +87,10 @@ UPDATE observability_trace AS t SET
 FROM (
     SELECT trace_id, count(*) AS n, min(started_at) AS first_start, max(ended_at) AS last_end,
            count(*) FILTER (WHERE status = 'error') AS errors,
-           sum(input_tokens) AS tokens_in, sum(output_tokens) AS tokens_out
+           COALESCE(sum(input_tokens) FILTER (WHERE span_type = 'llm_generation'),
+                    sum(input_tokens)) AS tokens_in,
+           COALESCE(sum(output_tokens) FILTER (WHERE span_type = 'llm_generation'),
+                    sum(output_tokens)) AS tokens_out
     FROM observability_span WHERE trace_id = ANY(%s::varchar[]) GROUP BY trace_id
 ) AS a
 LEFT JOIN LATERAL (

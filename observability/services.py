@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from observability import ingest_pg
@@ -156,7 +157,12 @@ def _upsert_spans_sqlite(records: list[SpanRecord]) -> None:
 
 
 def refresh_traces(trace_ids: list[str]) -> None:
-    """Recompute the summary columns of these traces from their spans."""
+    """Recompute the summary columns of these traces from their spans.
+
+    Token totals add up the LLM generations; agent spans repeat their steps'
+    usage (the GenAI conventions recommend it), so spans of other types count
+    only in a trace that has no generation with tokens.
+    """
     spans = Span.objects.filter(trace_id__in=trace_ids)
     stats = {
         row["trace_id"]: row
@@ -165,8 +171,14 @@ def refresh_traces(trace_ids: list[str]) -> None:
             first_start=Min("started_at"),
             last_end=Max("ended_at"),
             errors=Count("id", filter=Q(status=SpanStatus.ERROR)),
-            tokens_in=Sum("input_tokens"),
-            tokens_out=Sum("output_tokens"),
+            tokens_in=Coalesce(
+                Sum("input_tokens", filter=Q(span_type=SpanType.LLM_GENERATION)),
+                Sum("input_tokens"),
+            ),
+            tokens_out=Coalesce(
+                Sum("output_tokens", filter=Q(span_type=SpanType.LLM_GENERATION)),
+                Sum("output_tokens"),
+            ),
         )
     }
     # The root is the span without a parent; if several claim it, the earliest wins.

@@ -227,15 +227,6 @@ def test_a_node_exporter_trace_is_stored_whole_by_gunicorn(
     assert_stored_whole(api_client, report["traceId"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "Known bug, not chunked handling: trace totals add the invoke_agent span's "
-        "gen_ai.usage.* (Recommended by the GenAI agent-span conventions) to the usage of "
-        "its chat spans, so every token is counted twice (4484 in, 220 out)."
-    ),
-)
 def test_a_genai_agent_trace_counts_each_token_once_in_its_totals(
     node_exporter, gunicorn_server, secret, api_client
 ):

@@ -23,10 +23,12 @@ Four conventions are understood, first match wins for each field:
 3. OpenInference (Arize Phoenix, LlamaIndex, LangChain, DSPy instrumentations):
    ``openinference.span.kind``, ``input.value`` / ``output.value`` with their
    ``*.mime_type``, ``llm.model_name``, ``llm.token_count.*``, ``tool.name`` and the
-   flattened ``llm.input_messages.N.message.*`` attributes.
+   flattened ``llm.input_messages.N.message.*`` attributes (with their
+   ``contents.M.message_content.*`` parts and ``tool_calls.K.tool_call.*``).
 4. OpenTelemetry GenAI semantic conventions: ``gen_ai.operation.name``,
    ``gen_ai.agent.name``, ``gen_ai.request.model`` / ``gen_ai.response.model``,
    ``gen_ai.usage.*``, ``gen_ai.input.messages`` / ``gen_ai.output.messages``,
+   ``gen_ai.system_instructions`` (put in front of the input as a system message),
    ``gen_ai.tool.name`` and ``gen_ai.tool.call.arguments`` / ``.result``.
 
 Anything else is a ``generic`` span. Attributes are never removed: the caller
@@ -107,6 +109,8 @@ _MASTRA_ID_ATTRIBUTES = (
 # Only text that can start a JSON document is parsed; prose is kept as it is.
 _JSON_STARTS = frozenset('{["-0123456789tfn')
 _MESSAGE_ATTR = re.compile(r"^llm\.(input|output)_messages\.(\d+)\.message\.(.+)$")
+_PART_ATTR = re.compile(r"^contents\.(\d+)\.message_content\.(.+)$")
+_TOOL_CALL_ATTR = re.compile(r"^tool_calls\.(\d+)\.tool_call\.(.+)$")
 
 
 @dataclass
@@ -137,8 +141,8 @@ def map_attributes(attributes: dict[str, Any], *, is_root: bool = False) -> Mapp
         mapped.input = parse_json_text(get(mastra_input))
     elif "input.value" in attributes:
         mapped.input = _value_with_mime(get("input.value"), get("input.mime_type"))
-    elif "gen_ai.input.messages" in attributes:
-        mapped.input = parse_json_text(get("gen_ai.input.messages"))
+    elif "gen_ai.input.messages" in attributes or "gen_ai.system_instructions" in attributes:
+        mapped.input = _genai_input(attributes)
     elif "gen_ai.tool.call.arguments" in attributes:
         mapped.input = parse_json_text(get("gen_ai.tool.call.arguments"))
 
@@ -257,6 +261,24 @@ def parse_json_text(value: Any) -> Any:
     return value
 
 
+def _genai_input(attributes: dict[str, Any]) -> Any:
+    """``gen_ai.input.messages``, with ``gen_ai.system_instructions`` as a first system message.
+
+    The GenAI conventions keep the system prompt out of the messages; putting it
+    back in front shows the model's whole input in one place.
+    """
+    messages = parse_json_text(attributes.get("gen_ai.input.messages"))
+    instructions = system_instructions(attributes)
+    if instructions is None:
+        return messages
+    system = {"role": "system", "parts": instructions}
+    if messages is None:
+        return [system]
+    if isinstance(messages, list):
+        return [system, *messages]
+    return messages  # not the documented shape: keep it as sent
+
+
 def _value_with_mime(value: Any, mime_type: Any) -> Any:
     if isinstance(mime_type, str) and mime_type.startswith("application/json"):
         return parse_json_text(value)
@@ -264,18 +286,59 @@ def _value_with_mime(value: Any, mime_type: Any) -> Any:
 
 
 def flattened_messages(attributes: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Rebuild OpenInference's ``llm.input_messages.N.message.role|content`` into lists."""
+    """Rebuild OpenInference's flattened ``llm.input_messages`` / ``llm.output_messages``.
+
+    ``llm.input_messages.N.message.role|content|name|tool_call_id`` become the
+    fields of message N; ``message.contents.M.message_content.type|text`` become
+    its ``content`` parts (``{"type": "text", "text": ...}``, as OpenAI writes
+    them) and ``message.tool_calls.K.tool_call.id|function.name|function.arguments``
+    its ``tool_calls``.
+    """
     found: dict[str, dict[int, dict[str, Any]]] = {"input": {}, "output": {}}
+    parts: dict[tuple[str, int], dict[int, dict[str, Any]]] = {}
+    calls: dict[tuple[str, int], dict[int, dict[str, Any]]] = {}
     for key, value in attributes.items():
         if not key.startswith(("llm.input_messages.", "llm.output_messages.")):
             continue
         match = _MESSAGE_ATTR.match(key)
-        if match:
-            direction, index, field = match.groups()
-            found[direction].setdefault(int(index), {})[field] = value
+        if not match:
+            continue
+        direction, index, field = match.groups()
+        message = found[direction].setdefault(int(index), {})
+        if part := _PART_ATTR.match(field):
+            slot = parts.setdefault((direction, int(index)), {}).setdefault(int(part[1]), {})
+            name = part[2]
+            slot["url" if name == "image.image.url" else name] = value
+        elif call := _TOOL_CALL_ATTR.match(field):
+            slot = calls.setdefault((direction, int(index)), {}).setdefault(int(call[1]), {})
+            name = call[2]
+            if name.startswith("function."):
+                slot.setdefault("function", {})[name[len("function.") :]] = value
+            else:
+                slot[name] = value
+        else:
+            message[field] = value
+    for (direction, index), by_part in parts.items():
+        message = found[direction][index]
+        if not isinstance(message.get("content"), str):
+            message["content"] = [by_part[i] for i in sorted(by_part)]
+    for (direction, index), by_call in calls.items():
+        found[direction][index]["tool_calls"] = [by_call[i] for i in sorted(by_call)]
     return {
         direction: [by_index[i] for i in sorted(by_index)] for direction, by_index in found.items()
     }
+
+
+def system_instructions(attributes: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """GenAI ``gen_ai.system_instructions`` as a list of parts (JSON text or plain text)."""
+    value = parse_json_text(attributes.get("gen_ai.system_instructions"))
+    if isinstance(value, str) and value.strip():
+        return [{"type": "text", "content": value}]
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list) and value:
+        return [{"type": "text", "content": p} if isinstance(p, str) else p for p in value]
+    return None
 
 
 def _first_int(attributes: dict[str, Any], *keys: str) -> int | None:

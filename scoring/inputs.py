@@ -14,12 +14,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from observability.conventions import mastra_instructions, mastra_metadata
+from observability.conventions import (
+    flattened_messages,
+    mastra_instructions,
+    mastra_metadata,
+    parse_json_text,
+    system_instructions,
+)
 from observability.models import Span, Trace
 from scoring.scorers.base import LLMStep, ScorerError, ScoringInput, SpanSummary, ToolCall
 
 ANSWER_KEYS = ("answer", "output", "response", "result", "text", "content", "message", "value")
 QUESTION_KEYS = ("question", "query", "input", "prompt", "text", "content", "message")
+# Text parts of a message: chat ("text"), Responses input ("input_text") and output ("output_text").
+TEXT_PART_TYPES = ("text", "input_text", "output_text")
+SYSTEM_ROLES = ("system", "developer")
 
 
 def _message_text(message: dict[str, Any]) -> str:
@@ -33,7 +42,7 @@ def _message_text(message: dict[str, Any]) -> str:
         for part in parts:
             if isinstance(part, str):
                 texts.append(part)
-            elif isinstance(part, dict) and part.get("type", "text") == "text":
+            elif isinstance(part, dict) and part.get("type", "text") in TEXT_PART_TYPES:
                 value = part.get("content", part.get("text"))
                 if isinstance(value, str):
                     texts.append(value)
@@ -42,11 +51,36 @@ def _message_text(message: dict[str, Any]) -> str:
 
 
 def _is_message_list(value: Any) -> bool:
+    """Chat messages, or Responses items (messages among typed items such as function calls)."""
     return (
         isinstance(value, list)
         and bool(value)
-        and all(isinstance(m, dict) and "role" in m for m in value)
+        and all(isinstance(m, dict) and ("role" in m or "type" in m) for m in value)
+        and any("role" in m for m in value)
     )
+
+
+def _is_response(value: dict[str, Any]) -> bool:
+    """An OpenAI Responses API response: ``output`` is a list of typed items."""
+    output = value.get("output")
+    return value.get("object") == "response" or (
+        isinstance(output, list)
+        and bool(output)
+        and all(isinstance(item, dict) and "type" in item for item in output)
+    )
+
+
+def response_output_text(response: dict[str, Any]) -> str:
+    """The text of a Responses API response: its message items' ``output_text`` parts.
+
+    A response that only calls tools has no text.
+    """
+    texts = [
+        _message_text(item)
+        for item in response.get("output") or []
+        if isinstance(item, dict) and item.get("type", "message") == "message"
+    ]
+    return "\n".join(text for text in texts if text)
 
 
 def _last_message(messages: list[dict[str, Any]], roles: tuple[str, ...]) -> str:
@@ -83,6 +117,8 @@ def text_of(value: Any, *, role: str = "assistant") -> str:
     if isinstance(value, dict):
         if "role" in value:
             return _message_text(value)
+        if _is_response(value):
+            return response_output_text(value)
         choices = value.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             first = choices[0]
@@ -98,9 +134,44 @@ def text_of(value: Any, *, role: str = "assistant") -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def system_prompt_of(value: Any) -> str:
+def system_prompt_of(value: Any, attributes: dict[str, Any] | None = None) -> str:
+    """The system prompt of an LLM step, from its stored input, else from its attributes.
+
+    In the input: a system or developer message of a message list; in a request
+    dict, the Responses API's ``instructions``, Anthropic's ``system``, or such a
+    message in ``messages`` / ``input`` (OpenInference keeps the whole request
+    in ``input.value``). In the attributes: GenAI ``gen_ai.system_instructions``,
+    then system messages in ``gen_ai.input.messages`` or OpenInference's
+    ``llm.input_messages.N.message.*``.
+    """
+    text = _system_prompt_in(parse_json_text(value))
+    if text or not attributes:
+        return text
+    instructions = system_instructions(attributes)
+    if instructions:
+        return _message_text({"parts": instructions})
+    text = _system_prompt_in(parse_json_text(attributes.get("gen_ai.input.messages")))
+    return text or _system_prompt_in(flattened_messages(attributes)["input"])
+
+
+def _system_prompt_in(value: Any) -> str:
     if _is_message_list(value):
-        return _last_message(value, ("system", "developer"))
+        return _last_message(value, SYSTEM_ROLES)
+    if not isinstance(value, dict):
+        return ""
+    for key in ("instructions", "system"):
+        given = value.get(key)
+        if isinstance(given, str) and given.strip():
+            return given
+        if isinstance(given, list) and given:
+            if _is_message_list(given):
+                return _last_message(given, SYSTEM_ROLES)
+            return _message_text({"content": given})
+    for key in ("messages", "input"):
+        if _is_message_list(value.get(key)):
+            text = _last_message(value[key], SYSTEM_ROLES)
+            if text:
+                return text
     return ""
 
 
@@ -206,7 +277,7 @@ def scoring_input_from_spans(
             output=s.output,
             input_text=text_of(s.input, role="user"),
             output_text=text_of(s.output),
-            system_prompt=system_prompt_of(s.input),
+            system_prompt=system_prompt_of(s.input, s.attributes),
             input_tokens=s.input_tokens,
             output_tokens=s.output_tokens,
             error=s.error_message if s.status == "error" else "",

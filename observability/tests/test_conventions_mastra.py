@@ -1,8 +1,10 @@
 """Mastra's span attributes, as its exporters really send them, mapped onto span fields.
 
 The fixtures are one agent run (a tool call, then the answer) exported by
-``@mastra/otel-exporter`` 1.4.0 and by ``@mastra/arize`` 1.3.8 with
-``@mastra/core`` 1.71.0; ``tests/node/mastra`` produces the same spans live.
+``@mastra/otel-exporter`` 1.4.0 and by ``@mastra/arize`` 1.3.8, and one workflow
+run (two steps, the second calling an agent with an input processor) exported by
+``@mastra/otel-exporter`` 1.4.0, all with ``@mastra/core`` 1.71.0;
+``tests/node/mastra`` produces the agent's spans live.
 """
 
 import json
@@ -24,11 +26,12 @@ EXPORTS = {
     "otel": "mastra_otel_exporter_spans.json",
     "arize": "mastra_arize_spans.json",
 }
+WORKFLOW = "mastra_workflow_spans.json"
 INSTRUCTIONS = "You are a weather assistant. Use the get-weather tool."
 
 
 def exported(exporter: str) -> list[dict]:
-    return json.loads((FIXTURES / EXPORTS[exporter]).read_text())["spans"]
+    return json.loads((FIXTURES / EXPORTS.get(exporter, exporter)).read_text())["spans"]
 
 
 def mapped_by_type(exporter: str) -> dict[str, list]:
@@ -194,23 +197,55 @@ def test_mastra_span_types_decide_over_openinference_and_genai(mastra_type, expe
     assert span_type_of(attributes, is_root=True) == expected
 
 
-def test_a_workflow_run_shows_its_input_and_output():
-    # Attributes as @mastra/otel-exporter 1.4.0's getAttributes() writes them for a workflow run.
-    mapped = map_attributes(
-        {
-            "gen_ai.operation.name": "invoke_workflow",
-            "mastra.span.type": "workflow_run",
-            "mastra.workflow_run.input": '{"city":"Paris"}',
-            "mastra.workflow_run.output": '{"forecast":"Sunny"}',
-            "mastra.workflow_run.status": "success",
-        },
-        is_root=True,
-    )
-    assert (mapped.span_type, mapped.input, mapped.output) == (
-        "workflow_run",
-        {"city": "Paris"},
-        {"forecast": "Sunny"},
-    )
+def test_a_workflow_run_its_steps_and_its_agents_processor_get_their_types_and_io():
+    mapped = mapped_by_type(WORKFLOW)
+    assert {t: [m.span_type for m in spans] for t, spans in mapped.items()} == {
+        "workflow_run": ["workflow_run"],
+        "workflow_step": ["workflow_step", "workflow_step"],
+        "processor_run": ["workflow_step"],
+        "agent_run": ["agent_run"],
+        "model_generation": ["llm_generation"],
+        "model_step": ["workflow_step"],
+        "model_inference": ["llm_generation"],
+        "model_chunk": ["generic"],
+    }
+    (run,) = mapped["workflow_run"]
+    assert (run.input, run.output) == ({"city": "Paris"}, {"summary": "Sunny all day in Paris."})
+    assert [(s.input, s.output) for s in mapped["workflow_step"]] == [
+        ({"city": "Paris"}, {"forecast": "Sunny in Paris"}),
+        ({"forecast": "Sunny in Paris"}, {"summary": "Sunny all day in Paris."}),
+    ]
+    (processor,) = mapped["processor_run"]
+    assert processor.input["messages"][0]["role"] == "user"
+
+
+def test_a_workflow_traces_metadata_and_its_agents_instructions_reach_scorers():
+    data = scoring_input_from_spans("t", summaries(WORKFLOW))
+    assert data.span_type == "workflow_run"
+    assert data.metadata["expected_output"] == "Sunny"
+    assert data.system_prompt == "Summarise the forecast."
+    assert [(s.input_tokens, s.output_tokens) for s in data.llm_steps if s.input_tokens] == [
+        (25, 9)
+    ]
+
+
+def test_an_mcp_tool_call_is_a_tool_call_with_its_arguments_and_result():
+    # What @mastra/otel-exporter 1.4.0's getAttributes() writes for an MCP tool call.
+    attributes = {
+        "gen_ai.operation.name": "execute_tool",
+        "mastra.span.type": "mcp_tool_call",
+        "gen_ai.tool.call.arguments": '{"city":"Paris"}',
+        "gen_ai.tool.call.result": '{"content":[{"type":"text","text":"Sunny"}]}',
+        "gen_ai.tool.name": "get_forecast",
+        "gen_ai.tool.call.id": "call_0007",
+        "server.address": "weather-mcp",
+        "mastra.mcp_tool_call.server_name": "weather-mcp",
+        "mastra.mcp_tool_call.server_version": "1.2.0",
+    }
+    mapped = map_attributes(attributes)
+    assert (mapped.span_type, mapped.name) == ("tool_call", "get_forecast")
+    assert mapped.input == {"city": "Paris"}
+    assert mapped.output == {"content": [{"type": "text", "text": "Sunny"}]}
 
 
 def test_metadata_that_only_looks_like_json_stays_text():

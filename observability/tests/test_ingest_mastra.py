@@ -70,7 +70,9 @@ def secret(transactional_db):
     return create_ingest_key(name="mastra")[1]
 
 
-def run_agent(node: Path, server, secret: str, *, exporter: str, metadata: dict) -> dict:
+def run_agent(
+    node: Path, server, secret: str, *, exporter: str, metadata: dict, stream: bool = False
+) -> dict:
     """Run the agent against a fresh fake LLM: first a tool call, then the answer."""
     script = [Reply(tool_calls=[ToolCall("weather", {"city": "Paris"})]), Reply(text=ANSWER)]
     with FakeOpenAI(script) as llm:
@@ -86,6 +88,7 @@ def run_agent(node: Path, server, secret: str, *, exporter: str, metadata: dict)
                 f"--metadata={json.dumps(metadata)}",
                 "--thread=thread-1",
                 "--resource=user-7",
+                *(["--stream"] if stream else []),
             ],
             cwd=MASTRA,
             capture_output=True,
@@ -94,6 +97,7 @@ def run_agent(node: Path, server, secret: str, *, exporter: str, metadata: dict)
         )
         assert result.returncode == 0, result.stderr
         assert len(llm.requests) == 2, llm.requests
+        assert all(r.body.get("stream", False) == stream for r in llm.requests)
     run = json.loads(result.stdout.strip().splitlines()[-1])
     assert run["text"] == ANSWER
     wait_for_trace(run["traceId"], spans=sum(MASTRA_TYPES.values()), server=server)
@@ -204,3 +208,27 @@ def test_mastras_arize_exporter_gives_the_same_types_and_totals(
     assert data.metadata["expected_tools"] == ["weather"]
     assert (data.metadata["threadId"], data.metadata["resourceId"]) == ("thread-1", "user-7")
     assert data.system_prompt == INSTRUCTIONS
+
+
+def test_a_streamed_mastra_agent_run_shows_the_question_answer_and_types(
+    node, gunicorn_server, secret, api_client
+):
+    run = run_agent(
+        node,
+        gunicorn_server,
+        secret,
+        exporter="otel",
+        metadata={"expected_tools": ["weather"]},
+        stream=True,
+    )
+
+    trace = api_client.get(f"/api/traces/{run['traceId']}").json()
+    spans = trace["spans"]
+    root = next(s for s in spans if s["spanId"] == trace["rootSpanId"])
+    assert (root["input"], root["output"]["text"]) == (QUESTION, ANSWER)
+    assert by_type(spans) == SPAN_TYPES
+    (tool,) = [s for s in spans if s["spanType"] == "tool_call"]
+    assert tool["input"] == {"city": "Paris"}
+    # Mastra's model router does not ask an OpenAI-compatible server for usage
+    # when it streams, so these calls carry no tokens, and none are made up.
+    assert (trace["inputTokens"], trace["outputTokens"]) == (0, 0)

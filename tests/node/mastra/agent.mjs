@@ -4,12 +4,13 @@
 //   node agent.mjs --endpoint http://127.0.0.1:8000/v1/traces --key tsk_... \
 //     --llm-url http://127.0.0.1:9999/v1 [--exporter otel|arize] \
 //     [--question "..."] [--metadata '{"expected_tools": ["weather"]}'] \
-//     [--thread thread-1] [--resource user-7]
+//     [--thread thread-1] [--resource user-7] [--stream]
 //
 // The model is Mastra's model router pointed at an OpenAI-compatible server
 // (--llm-url). `--exporter otel` uses @mastra/otel-exporter's "custom" provider
 // (endpoint, http/protobuf, headers), `--exporter arize` uses @mastra/arize
-// (OpenInference attributes) with the key as its API key. Prints one JSON line
+// (OpenInference attributes) with the key as its API key. `--stream` calls
+// agent.stream() instead of agent.generate(). Prints one JSON line
 // ({"traceId", "text", "exporter"}) on stdout.
 
 import { parseArgs } from "node:util";
@@ -31,6 +32,7 @@ const { values: options } = parseArgs({
     metadata: { type: "string", default: "{}" },
     thread: { type: "string" },
     resource: { type: "string" },
+    stream: { type: "boolean", default: false },
   },
 });
 
@@ -101,10 +103,15 @@ const memory =
   options.thread && options.resource
     ? { thread: options.thread, resource: options.resource }
     : undefined;
-const result = await mastra.getAgent("weatherAgent").generate(options.question, {
-  tracingOptions: { metadata: JSON.parse(options.metadata) },
-  memory,
-});
+const agent = mastra.getAgent("weatherAgent");
+const callOptions = { tracingOptions: { metadata: JSON.parse(options.metadata) }, memory };
+let result;
+if (options.stream) {
+  const output = await agent.stream(options.question, callOptions);
+  result = { text: await output.text, traceId: output.traceId };
+} else {
+  result = await agent.generate(options.question, callOptions);
+}
 
 // Spans are batched; shutting observability down flushes them.
 await observability.shutdown();

@@ -19,7 +19,16 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test
+# The official OpenTelemetry JS exporter for the Node ingest tests, from its lock file.
+# Without npm the tests skip (and fail under CI, which needs them).
+OTEL_JS := tests/node/otel-js
+$(OTEL_JS)/node_modules/.installed: $(OTEL_JS)/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix $(OTEL_JS) --no-audit --no-fund && touch $@; \
+	elif [ -n "$$CI" ]; then echo "npm is needed for the Node exporter tests" >&2; exit 1; \
+	else echo "npm not found: the Node exporter tests will be skipped"; fi
+
+install-test: $(VENV)/.installed-test $(OTEL_JS)/node_modules/.installed
 
 migrate: install
 	$(PY) manage.py migrate --no-input -v 0

@@ -27,6 +27,7 @@ from drf_spectacular.utils import extend_schema_field
 from observability.choices import SpanStatus, SpanType
 from observability.models import Trace
 from scoring.models import Score
+from tracescore.timebounds import storable_date, storable_datetime
 
 
 class DateOrDateTimeField(forms.Field):
@@ -50,9 +51,14 @@ class DateOrDateTimeField(forms.Field):
             parsed = None
         if parsed is None:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-        if isinstance(parsed, dt.datetime) and timezone.is_naive(parsed):
-            parsed = timezone.make_aware(parsed)
-        return parsed
+        try:
+            if isinstance(parsed, dt.datetime):
+                if timezone.is_naive(parsed):
+                    parsed = timezone.make_aware(parsed)
+                return storable_datetime(parsed)
+            return storable_date(parsed)
+        except (ValueError, OverflowError) as error:
+            raise forms.ValidationError(str(error), code="out_of_range") from None
 
 
 def _start_of(day: dt.date) -> dt.datetime:

@@ -12,13 +12,11 @@ Callers hold the transaction (``ingest_spans`` is atomic).
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Sequence
 
 from django.db import connection
 
-from observability.records import SPAN_COLUMNS, SpanRecord
+from observability.records import SPAN_COLUMNS, SpanRecord, storable_json, storable_text
 
 STAGING = "tracescore_span_staging"
 COLUMNS = SPAN_COLUMNS
@@ -108,37 +106,26 @@ LEFT JOIN LATERAL (
 WHERE t.trace_id = a.trace_id
 """
 
-# PostgreSQL text and jsonb cannot hold NUL; untrusted span content may.
-_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
-
-def _text(value: str | None) -> str | None:
-    return value.replace("\x00", "") if value and "\x00" in value else value
-
-
-def _json(value: object) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return _JSON_NUL.sub(r"\1", text) if "\\u0000" in text else text
-
-
-def _row(r: SpanRecord) -> tuple:
+def _row(r: SpanRecord, clean: bool = False) -> tuple:
+    """One COPY row; ``clean`` replaces lone surrogates (rare, so only on a retry)."""
     return (
         r.trace_id,
         r.span_id,
         r.parent_span_id or None,
-        _text(r.name),
+        storable_text(r.name, clean),
         r.span_type,
         r.status,
-        _text(r.error_message),
+        storable_text(r.error_message, clean),
         r.started_at,
         r.ended_at,
         r.duration_ms,
-        None if r.input is None else _json(r.input),
-        None if r.output is None else _json(r.output),
-        _json(r.attributes),
-        _json(r.resource),
-        _json(r.events),
-        _text(r.model),
+        None if r.input is None else storable_json(r.input, clean),
+        None if r.output is None else storable_json(r.output, clean),
+        storable_json(r.attributes, clean),
+        storable_json(r.resource, clean),
+        storable_json(r.events, clean),
+        storable_text(r.model, clean),
         r.input_tokens,
         r.output_tokens,
     )
@@ -150,7 +137,10 @@ def store_spans(records: Sequence[SpanRecord], trace_ids: list[str]) -> None:
         cursor.execute(CREATE_STAGING)
         with cursor.cursor.copy(f"COPY {STAGING} ({_COLUMN_LIST}) FROM STDIN") as copy:
             for record in records:
-                copy.write_row(_row(record))
+                try:
+                    copy.write_row(_row(record))
+                except UnicodeEncodeError:
+                    copy.write_row(_row(record, clean=True))
         cursor.execute(CREATE_TRACES, [trace_ids])
         cursor.execute(LOCK_TRACES, [trace_ids])
         cursor.execute(UPSERT_SPANS)

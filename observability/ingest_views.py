@@ -7,12 +7,14 @@ Both authenticate, parse, and hand ``SpanRecord`` values to
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import AnonymousUser
-from django.db import DataError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -71,16 +73,40 @@ def otlp_traces(request: HttpRequest) -> HttpResponse:
     """OTLP/HTTP trace export: protobuf or JSON, optionally gzip, with an ingest key."""
     encoding = request.content_type.lower()
     try:
-        if authenticate_ingest_key(bearer_secret(request)) is None:
-            raise Refused(
-                401, "A valid ingest key is required: send 'Authorization: Bearer <key>'.", encoding
-            )
-        decoded = read_export(request, encoding)
-        if decoded.spans:
-            store_export(decoded.spans, encoding)
+        with database_unavailable_as(Refused(503, DATABASE_UNAVAILABLE, encoding)):
+            if authenticate_ingest_key(bearer_secret(request)) is None:
+                raise Refused(
+                    401,
+                    "A valid ingest key is required: send 'Authorization: Bearer <key>'.",
+                    encoding,
+                )
+            decoded = read_export(request, encoding)
+            if decoded.spans:
+                store_export(decoded.spans, encoding)
     except Refused as refusal:
         return _error(refusal.message, refusal.status, refusal.encoding)
     return HttpResponse(otlp.export_response(decoded, encoding), content_type=encoding)
+
+
+DATABASE_UNAVAILABLE = "The database is unavailable or busy; nothing was stored: retry shortly."
+
+
+@contextmanager
+def database_unavailable_as(refusal: Exception):
+    """Turn a database that is down, unreachable or past its timeouts into ``refusal``.
+
+    Exporters retry a 503 (and drop data on a 500), so an outage must never
+    surface as a server error.
+    """
+    try:
+        yield
+    except (OperationalError, InterfaceError) as error:
+        log.warning("Database unavailable during ingest: %s", error)
+        raise refusal from error
+
+
+def max_span_duration() -> timedelta:
+    return timedelta(seconds=settings.TRACESCORE_INGEST_MAX_SPAN_SECONDS)
 
 
 def read_export(request: HttpRequest, encoding: str) -> otlp.DecodedExport:
@@ -103,14 +129,32 @@ def read_export(request: HttpRequest, encoding: str) -> otlp.DecodedExport:
     if length > limit:
         raise Refused(413, f"The body is larger than the limit of {limit} bytes.", encoding)
     try:
-        body = request.body
-        if compression == "gzip":
-            body = otlp.gunzip(body, limit)
-        return otlp.decode_export(body, encoding)
+        raw = request.body
+        if len(raw) < length:
+            raise Refused(
+                400,
+                f"The request announced {length} bytes but its body has {len(raw)}; "
+                "nothing was stored.",
+                encoding,
+            )
+        body = otlp.gunzip(raw, limit) if compression == "gzip" and raw else raw
+        if compression == "gzip" and not raw:
+            raise Refused(400, "The gzip body is empty; nothing was stored.", encoding)
+        decoded = otlp.decode_export(body, encoding, max_span_duration=max_span_duration())
     except otlp.BodyTooLarge as error:
         raise Refused(413, str(error), encoding) from error
     except otlp.OtlpDecodeError as error:
         raise Refused(400, str(error), encoding) from error
+    if raw and not decoded.spans and not decoded.rejected:
+        # Unknown fields are skipped, so a misnamed or foreign message decodes to
+        # an empty export: never acknowledge that as stored.
+        raise Refused(
+            400,
+            f"The body ({len(raw)} bytes) holds no spans: is it an ExportTraceServiceRequest? "
+            "Nothing was stored.",
+            encoding,
+        )
+    return decoded
 
 
 def store_export(spans: list[SpanRecord], encoding: str) -> None:
@@ -121,9 +165,6 @@ def store_export(spans: list[SpanRecord], encoding: str) -> None:
         # exporter must not retry them, so this is the client's 400.
         log.warning("Refused spans: %s", error)
         raise Refused(400, f"The spans could not be stored: {error}", encoding) from error
-    except OperationalError as error:
-        log.exception("Could not store %d spans", len(spans))
-        raise Refused(503, "The database is busy; retry shortly.", encoding) from error
 
 
 class IngestKeyAuthentication(authentication.BaseAuthentication):
@@ -217,6 +258,13 @@ class SpanInSerializer(serializers.Serializer):
         ended = data.get("endedAt")
         if ended is not None and ended < data["startedAt"]:
             raise serializers.ValidationError({"endedAt": "Must not be before startedAt."})
+        if ended is not None and ended - data["startedAt"] > max_span_duration():
+            raise serializers.ValidationError(
+                {
+                    "endedAt": f"The span lasts longer than the maximum of {max_span_duration()} "
+                    "(TRACESCORE_INGEST_MAX_SPAN_SECONDS)."
+                }
+            )
         return data
 
     def to_record(self) -> SpanRecord:

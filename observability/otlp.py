@@ -70,10 +70,16 @@ class DecodedExport:
         return text + (f"; and {more} more" if more > 0 else "")
 
 
-def decode_export(body: bytes, content_type: str) -> DecodedExport:
-    """Decode an export body in ``content_type`` (protobuf or JSON) into span records."""
+def decode_export(
+    body: bytes, content_type: str, *, max_span_duration: timedelta | None = None
+) -> DecodedExport:
+    """Decode an export body in ``content_type`` (protobuf or JSON) into span records.
+
+    A span longer than ``max_span_duration`` is rejected alone, like one that
+    ends before it starts: its clock is wrong, and its duration would mislead.
+    """
     request = request_from_json(body) if content_type == JSON else request_from_protobuf(body)
-    return records_from_request(request)
+    return records_from_request(request, max_span_duration=max_span_duration)
 
 
 def request_from_protobuf(body: bytes) -> ExportTraceServiceRequest:
@@ -81,8 +87,64 @@ def request_from_protobuf(body: bytes) -> ExportTraceServiceRequest:
         return ExportTraceServiceRequest.FromString(body)
     except (DecodeError, RuntimeError, ValueError) as error:
         raise OtlpDecodeError(
-            f"The body is not a protobuf ExportTraceServiceRequest: {error}"
+            "The body is not a protobuf ExportTraceServiceRequest: " + why_not_protobuf(body)
         ) from error
+
+
+def why_not_protobuf(body: bytes) -> str:
+    """A person's explanation of why ``body`` does not parse as a protobuf message."""
+    start = body.lstrip()[:1]
+    if body[:2] == b"\x1f\x8b":
+        return "it is gzip data; send it with 'Content-Encoding: gzip'."
+    if start in (b"{", b"["):
+        return "it looks like JSON; send it with 'Content-Type: application/json'."
+    problem = _wire_format_problem(body)
+    return problem or "a nested message is malformed (truncated or not protobuf data)."
+
+
+def _varint(body: bytes, at: int) -> tuple[int, int] | None:
+    value = shift = 0
+    while at < len(body) and shift < 64:
+        byte = body[at]
+        value |= (byte & 0x7F) << shift
+        at += 1
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+    return None
+
+
+def _wire_format_problem(body: bytes) -> str:
+    """The first top-level wire-format error in ``body``, or "" if the top level is sound."""
+    at = 0
+    while at < len(body):
+        tag = _varint(body, at)
+        if tag is None:
+            return f"at byte {at}, a field tag is cut off."
+        key, after = tag
+        wire_type, number = key & 7, key >> 3
+        if number == 0 or wire_type in (3, 4, 6, 7):
+            return f"at byte {at}, field {number} has an invalid wire type {wire_type}."
+        if wire_type == 0:
+            value = _varint(body, after)
+            if value is None:
+                return f"at byte {at}, the number of field {number} is cut off."
+            at = value[1]
+        elif wire_type == 1 or wire_type == 5:
+            at = after + (8 if wire_type == 1 else 4)
+            if at > len(body):
+                return f"at byte {after}, field {number} runs past the end of the body."
+        else:
+            length = _varint(body, after)
+            if length is None:
+                return f"at byte {at}, the length of field {number} is cut off."
+            at = length[1] + length[0]
+            if at > len(body):
+                return (
+                    f"at byte {after}, field {number} claims {length[0]} bytes but only "
+                    f"{len(body) - length[1]} remain (is the body truncated?)."
+                )
+    return ""
 
 
 def request_from_json(body: bytes) -> ExportTraceServiceRequest:
@@ -130,7 +192,9 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-def records_from_request(request: ExportTraceServiceRequest) -> DecodedExport:
+def records_from_request(
+    request: ExportTraceServiceRequest, *, max_span_duration: timedelta | None = None
+) -> DecodedExport:
     """Turn every span of an export into a SpanRecord, rejecting the ones that cannot be stored."""
     decoded = DecodedExport()
     for resource_spans in request.resource_spans:
@@ -138,13 +202,15 @@ def records_from_request(request: ExportTraceServiceRequest) -> DecodedExport:
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 try:
-                    decoded.spans.append(span_record(span, resource))
+                    decoded.spans.append(span_record(span, resource, max_span_duration))
                 except RejectedSpan as reason:
                     decoded.reject(str(reason))
     return decoded
 
 
-def span_record(span: OtlpSpan, resource: dict[str, Any]) -> SpanRecord:
+def span_record(
+    span: OtlpSpan, resource: dict[str, Any], max_duration: timedelta | None = None
+) -> SpanRecord:
     """Map one OTLP span onto a SpanRecord (raises RejectedSpan when it cannot be stored)."""
     trace_id = _id(span.trace_id, 16, "trace id", span.name)
     span_id = _id(span.span_id, 8, "span id", span.name)
@@ -153,6 +219,7 @@ def span_record(span: OtlpSpan, resource: dict[str, Any]) -> SpanRecord:
         raise RejectedSpan(f"span {span_id} ({span.name!r}) has no start time")
     started_at = _time(span.start_time_unix_nano, span_id)
     ended_at = _time(span.end_time_unix_nano, span_id) if span.end_time_unix_nano else None
+    check_duration(span_id, span.name, started_at, ended_at, max_duration)
 
     attributes = key_values(span.attributes)
     mapped = map_attributes(attributes, is_root=parent_span_id is None)
@@ -177,6 +244,25 @@ def span_record(span: OtlpSpan, resource: dict[str, Any]) -> SpanRecord:
         input_tokens=mapped.input_tokens,
         output_tokens=mapped.output_tokens,
     )
+
+
+def check_duration(
+    span_id: str,
+    name: str,
+    started_at: datetime,
+    ended_at: datetime | None,
+    max_duration: timedelta | None,
+) -> None:
+    """Reject a span that ends before it starts, or lasts longer than ``max_duration``."""
+    if ended_at is None:
+        return
+    if ended_at < started_at:
+        raise RejectedSpan(f"span {span_id} ({name!r}) ends before it starts")
+    if max_duration is not None and ended_at - started_at > max_duration:
+        raise RejectedSpan(
+            f"span {span_id} ({name!r}) lasts {ended_at - started_at}, longer than the "
+            f"maximum of {max_duration} (TRACESCORE_INGEST_MAX_SPAN_SECONDS)"
+        )
 
 
 def _id(raw: bytes, size: int, label: str, span_name: str, *, required: bool = True) -> str | None:
@@ -281,21 +367,29 @@ class BodyTooLarge(ValueError):
 
 
 def gunzip(data: bytes, limit: int) -> bytes:
-    """Decompress a gzip body, refusing to produce more than ``limit`` bytes.
+    """Decompress a gzip body, every member of it, refusing to produce more than ``limit`` bytes.
 
+    A gzip body may hold several members one after the other (what
+    concatenating compressed chunks produces); each is inflated in turn.
     Decompression stops as soon as the output passes the limit, so a small
     "gzip bomb" never becomes a large allocation.
     """
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(data, limit + 1)
-        if len(out) > limit or inflater.unconsumed_tail:
+    out = bytearray()
+    rest = data
+    while True:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            out += inflater.decompress(rest, limit + 1 - len(out))
+            if len(out) > limit or inflater.unconsumed_tail:
+                raise BodyTooLarge(f"The decompressed body is larger than {limit} bytes.")
+            out += inflater.flush()
+        except zlib.error as error:
+            raise OtlpDecodeError(f"The body is not valid gzip: {error}") from error
+        if not inflater.eof:
+            raise OtlpDecodeError("The body is not valid gzip: the stream is truncated.")
+        if len(out) > limit:
             raise BodyTooLarge(f"The decompressed body is larger than {limit} bytes.")
-        out += inflater.flush()
-    except zlib.error as error:
-        raise OtlpDecodeError(f"The body is not valid gzip: {error}") from error
-    if not inflater.eof:
-        raise OtlpDecodeError("The body is not valid gzip: the stream is truncated.")
-    if len(out) > limit:
-        raise BodyTooLarge(f"The decompressed body is larger than {limit} bytes.")
-    return out
+        rest = inflater.unused_data
+        # Trailing zero bytes pad some gzip writers' output; they start no member.
+        if not rest.strip(b"\0"):
+            return bytes(out)

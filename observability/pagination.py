@@ -24,6 +24,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.utils.urls import replace_query_param
 
 from observability.models import Trace
+from tracescore.timebounds import storable_datetime
 
 ORDERING = ("-started_at", "-trace_id")
 _TRACE_ID = re.compile(r"^[0-9a-zA-Z]{1,32}$")
@@ -58,8 +59,8 @@ class TraceCursor:
         try:
             text = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
             direction, started, trace_id = text.split("|")
-            started_at = datetime.fromisoformat(started)
-        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+            started_at = storable_datetime(datetime.fromisoformat(started))
+        except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as exc:
             raise InvalidCursor(encoded) from exc
         if (
             direction not in ("n", "p")

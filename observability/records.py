@@ -7,6 +7,8 @@ them. No ORM here, so decoders stay pure and fast to test.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -68,3 +70,24 @@ class IngestResult:
 
     accepted_spans: int = 0
     trace_ids: list[str] = field(default_factory=list)
+
+
+# Text and JSON as the database can store them. Untrusted span content may hold
+# NUL (PostgreSQL text and jsonb cannot) and lone UTF-16 surrogates (JSON
+# "\ud800" without its pair: no UTF-8 form). NULs are dropped; surrogates become
+# U+FFFD when ``clean`` (they are rare, so writers only clean on a retry).
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable_text(value: str | None, clean: bool = False) -> str | None:
+    if value and "\x00" in value:
+        value = value.replace("\x00", "")
+    return _SURROGATE.sub("\ufffd", value) if clean and value else value
+
+
+def storable_json(value: object, clean: bool = False) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    if "\\u0000" in text:
+        text = _JSON_NUL.sub(r"\1", text)
+    return _SURROGATE.sub("\ufffd", text) if clean else text

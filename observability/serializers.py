@@ -11,6 +11,18 @@ from observability.models import Span, Trace
 # ruff: noqa: N815
 
 
+class DurationMsField(serializers.FloatField):
+    """Milliseconds rounded to 0.1 ms: timestamps are microseconds, the rest is float noise."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("help_text", "Duration in milliseconds, to 0.1 ms.")
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return round(float(value), 1)
+
+
 class TraceSerializer(serializers.ModelSerializer):
     """One trace in the list: the summary kept on the Trace row, no spans."""
 
@@ -18,7 +30,7 @@ class TraceSerializer(serializers.ModelSerializer):
     spanType = serializers.CharField(source="span_type")
     startedAt = serializers.DateTimeField(source="started_at")
     endedAt = serializers.DateTimeField(source="ended_at", allow_null=True)
-    durationMs = serializers.FloatField(source="duration_ms", allow_null=True)
+    durationMs = DurationMsField(source="duration_ms")
     spanCount = serializers.IntegerField(source="span_count")
     hasError = serializers.BooleanField(source="has_error")
     inputTokens = serializers.IntegerField(source="input_tokens")
@@ -67,7 +79,7 @@ class SpanSerializer(serializers.ModelSerializer):
     errorMessage = serializers.CharField(source="error_message")
     startedAt = serializers.DateTimeField(source="started_at")
     endedAt = serializers.DateTimeField(source="ended_at", allow_null=True)
-    durationMs = serializers.FloatField(source="duration_ms", allow_null=True)
+    durationMs = DurationMsField(source="duration_ms")
     input = serializers.JSONField(allow_null=True)
     output = serializers.JSONField(allow_null=True)
     attributes = serializers.JSONField()

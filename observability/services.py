@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from collections.abc import Iterable
 from datetime import timedelta
@@ -15,7 +14,13 @@ from django.utils import timezone
 from observability import ingest_pg
 from observability.choices import SpanStatus, SpanType
 from observability.models import IngestKey, Span, Trace
-from observability.records import SPAN_COLUMNS, IngestResult, SpanRecord
+from observability.records import (
+    SPAN_COLUMNS,
+    IngestResult,
+    SpanRecord,
+    storable_json,
+    storable_text,
+)
 
 SPAN_UPDATE_FIELDS = [*SPAN_COLUMNS[2:], "received_at"]
 
@@ -126,19 +131,19 @@ def _upsert_spans_sqlite(records: list[SpanRecord]) -> None:
             r.trace_id,
             r.span_id,
             r.parent_span_id or None,
-            r.name,
+            storable_text(r.name, clean=True),
             r.span_type,
             r.status,
-            r.error_message,
+            storable_text(r.error_message, clean=True),
             to_db(r.started_at),
             to_db(r.ended_at),
             r.duration_ms,
-            None if r.input is None else json.dumps(r.input),
-            None if r.output is None else json.dumps(r.output),
-            json.dumps(r.attributes),
-            json.dumps(r.resource),
-            json.dumps(r.events),
-            r.model,
+            None if r.input is None else storable_json(r.input, clean=True),
+            None if r.output is None else storable_json(r.output, clean=True),
+            storable_json(r.attributes, clean=True),
+            storable_json(r.resource, clean=True),
+            storable_json(r.events, clean=True),
+            storable_text(r.model, clean=True),
             r.input_tokens,
             r.output_tokens,
             now,

@@ -1,19 +1,38 @@
 """FilterSets shared by the scorer results page and the results API."""
 
 import django_filters
+from django import forms
 
 from scoring.choices import ScoreStatus
 from scoring.models import Score
+from tracescore.timebounds import storable_datetime
+
+
+class StorableDateTimeField(forms.DateTimeField):
+    """A datetime in UTC, within the years the database takes (else a validation error)."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return storable_datetime(parsed)
+        except (ValueError, OverflowError) as error:
+            raise forms.ValidationError(str(error), code="out_of_range") from None
+
+
+class StorableDateTimeFilter(django_filters.DateTimeFilter):
+    field_class = StorableDateTimeField
 
 
 class ScoreFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ScoreStatus.choices, empty_label="Any status")
     min_score = django_filters.NumberFilter(field_name="score", lookup_expr="gte", label="Min")
     max_score = django_filters.NumberFilter(field_name="score", lookup_expr="lte", label="Max")
-    created_after = django_filters.DateTimeFilter(
+    created_after = StorableDateTimeFilter(
         field_name="created_at", lookup_expr="gte", label="After"
     )
-    created_before = django_filters.DateTimeFilter(
+    created_before = StorableDateTimeFilter(
         field_name="created_at", lookup_expr="lt", label="Before"
     )
 

@@ -61,12 +61,13 @@ def _is_message_list(value: Any) -> bool:
 
 
 def _is_response(value: dict[str, Any]) -> bool:
-    """An OpenAI Responses API response: ``output`` is a list of typed items."""
+    """An OpenAI Responses API response: ``object`` says so, or ``output`` holds typed
+    items among which an assistant message (not any dict with an ``output`` list)."""
     output = value.get("output")
     return value.get("object") == "response" or (
         isinstance(output, list)
-        and bool(output)
         and all(isinstance(item, dict) and "type" in item for item in output)
+        and any(item["type"] == "message" and "role" in item for item in output)
     )
 
 

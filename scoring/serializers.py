@@ -3,6 +3,7 @@
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from observability.serializers import DurationMsField
 from scoring.choices import ScopeType
 from scoring.models import Score, ScoringBatch
 from scoring.services import MAX_BATCH_TRACES
@@ -88,7 +89,7 @@ class ScoreSerializer(serializers.ModelSerializer):
     traceId = serializers.CharField(source="trace_id")  # noqa: N815
     spanId = serializers.CharField(source="span_id")  # noqa: N815
     batchId = serializers.UUIDField(source="batch_id", allow_null=True)  # noqa: N815
-    durationMs = serializers.FloatField(source="duration_ms", allow_null=True)  # noqa: N815
+    durationMs = DurationMsField(source="duration_ms")  # noqa: N815
     createdAt = serializers.DateTimeField(source="created_at")  # noqa: N815
     finishedAt = serializers.DateTimeField(source="finished_at")  # noqa: N815
     traceUrl = serializers.SerializerMethodField()  # noqa: N815

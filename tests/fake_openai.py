@@ -19,7 +19,8 @@ the final text once the tool result comes back::
         assert llm.requests[1].body["messages"][-1]["role"] == "tool"
 
 When the script runs out, ``default`` answers. Every request is kept in
-``requests`` (path, headers, parsed JSON body) for assertions.
+``requests`` (path, headers, parsed JSON body) for assertions; ``GET
+/_fake/requests`` answers the same list as JSON, for clients in other processes.
 
 Run it alone for a client in another language (Node): ``python
 tests/fake_openai.py 'first answer' 'second answer'`` prints the base URL on
@@ -112,6 +113,13 @@ class FakeOpenAI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # noqa: N802 - http.server's name
+                if self.path.split("?", 1)[0] != "/_fake/requests":
+                    self._send_error(404, f"Invalid URL (GET {self.path})")
+                    return
+                received = [vars(request) for request in fake.requests]
+                self._send(200, json.dumps(received).encode())
 
             def do_POST(self):  # noqa: N802 - http.server's name
                 body = self._read_body()
@@ -353,6 +361,7 @@ def _response(
         "id": response_id or fake.next_id("resp"),
         "object": "response",
         "created_at": int(time.time()),
+        "completed_at": int(time.time()) if status == "completed" else None,
         "status": status,
         "background": False,
         "error": None,
@@ -376,7 +385,7 @@ def _response(
         if status != "completed"
         else {
             "input_tokens": reply.input_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": reply.output_tokens,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": reply.input_tokens + reply.output_tokens,

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,8 +54,10 @@ def wait_until_up(url: str, process: subprocess.Popen, log_path: Path, seconds: 
         if process.poll() is not None:
             raise RuntimeError(f"The server exited: {log_path.read_text(errors='replace')}")
         try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1):
+            with urllib.request.urlopen(f"{url}/healthz", timeout=10):
                 return
+        except urllib.error.HTTPError:
+            return  # it answered, if only to say the database is not there
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"The server did not answer within {seconds} s")

@@ -1,8 +1,10 @@
 """The fake LLM server speaks OpenAI's wire format: the real ``openai`` client reads it."""
 
+import http.client
 import json
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import openai
@@ -122,6 +124,28 @@ def test_it_runs_as_a_process_for_clients_in_other_languages():
             model="m", messages=[{"role": "user", "content": "hi"}]
         )
         assert answer.choices[0].message.content == "Hello from the script."
+        origin = base_url.removesuffix("/v1")
+        with urllib.request.urlopen(f"{origin}/_fake/requests", timeout=5) as response:
+            received = json.load(response)
+        assert received[0]["path"] == "/v1/chat/completions"
+        assert received[0]["body"]["messages"] == [{"role": "user", "content": "hi"}]
     finally:
         process.stdin.close()
         process.wait(timeout=10)
+
+
+def test_a_chunked_request_body_is_read_whole():
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    with FakeOpenAI([Reply(text="Read it all.")]) as llm:
+        connection = http.client.HTTPConnection("127.0.0.1", llm.httpd.server_address[1], timeout=5)
+        connection.request(
+            "POST",
+            "/v1/chat/completions",
+            body=iter([body[:10], body[10:]]),
+            headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+            encode_chunked=True,
+        )
+        answer = json.load(connection.getresponse())
+        connection.close()
+    assert answer["choices"][0]["message"]["content"] == "Read it all."
+    assert llm.requests[0].body["messages"] == [{"role": "user", "content": "hi"}]

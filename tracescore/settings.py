@@ -81,6 +81,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "tracescore.middleware.RejectNulInPath",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -94,7 +95,7 @@ MIDDLEWARE = [
 
 # WhiteNoise serves static files from gunicorn: in production from STATIC_ROOT
 # (`manage.py collectstatic`), in a local run straight from the app folders.
-MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
@@ -128,6 +129,18 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Bounds, in seconds, on a PostgreSQL that is down or stops answering: requests
+# then fail fast (ingest answers 503 + Retry-After) instead of hanging. 0 = none.
+DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 5)
+DATABASE_STATEMENT_TIMEOUT = env_int("DATABASE_STATEMENT_TIMEOUT", 20)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    if DATABASE_CONNECT_TIMEOUT:
+        _options.setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
+        # Sent data unacknowledged this long (a network partition) fails the query.
+        _options.setdefault("tcp_user_timeout", DATABASE_CONNECT_TIMEOUT * 1000)
+    if DATABASE_STATEMENT_TIMEOUT:
+        _options.setdefault("options", f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT * 1000}")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
@@ -165,6 +178,8 @@ STATICFILES_DIRS = [BASE_DIR / "tracescore" / "static"]
 
 # Request bodies: OTLP exports can be large; the ingest view enforces its own limit.
 TRACESCORE_INGEST_MAX_BODY_BYTES = env_int("TRACESCORE_INGEST_MAX_BODY_BYTES", 32 * 1024 * 1024)
+# A span that lasts longer than this is rejected alone (its clock is wrong).
+TRACESCORE_INGEST_MAX_SPAN_SECONDS = env_int("TRACESCORE_INGEST_MAX_SPAN_SECONDS", 24 * 3600)
 DATA_UPLOAD_MAX_MEMORY_SIZE = TRACESCORE_INGEST_MAX_BODY_BYTES
 
 REST_FRAMEWORK = {
@@ -180,6 +195,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "tracescore.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "tracescore.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }

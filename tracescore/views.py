@@ -1,5 +1,8 @@
 """Project-wide views that belong to no app."""
 
+import threading
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -8,16 +11,36 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 
+def database_answers(timeout: float) -> bool:
+    """Whether the database answers ``SELECT 1`` within ``timeout`` seconds.
+
+    The probe runs in a thread with a connection of its own, so a database that
+    accepts connections but never answers costs the caller ``timeout``, not a
+    hung server worker.
+    """
+    answered = threading.Event()
+
+    def probe():
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+            answered.set()
+        except Exception:
+            pass
+        finally:
+            connection.close()
+
+    threading.Thread(target=probe, name="healthz-probe", daemon=True).start()
+    return answered.wait(timeout)
+
+
 @require_GET
 @never_cache
 @login_not_required
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database answers, 503 when it does not; reveals nothing else."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except Exception:
+    """200 when the database answers in time, 503 when it does not; reveals nothing else."""
+    if not database_answers(settings.DATABASE_CONNECT_TIMEOUT or 5):
         return JsonResponse({"status": "unavailable"}, status=503)
     return JsonResponse({"status": "ok"})
 

@@ -349,3 +349,15 @@ def test_traces_are_listed_newest_first_even_when_stored_out_of_order(api_client
     results = api_client.get(LIST).json()["results"]
     order = sorted(ids, key=lambda i: Trace.objects.get(pk=i).started_at, reverse=True)
     assert [item["traceId"] for item in results] == order
+
+
+def test_durations_are_given_to_a_tenth_of_a_millisecond(api_client):
+    started = T0 + timedelta(microseconds=1)
+    trace_id = root_only(started, ended_at=started + timedelta(microseconds=135_401))
+
+    listed = api_client.get(LIST).json()["results"][0]
+    detail = api_client.get(f"{LIST}/{trace_id}").json()
+
+    assert listed["durationMs"] == 135.4
+    assert detail["durationMs"] == 135.4
+    assert detail["spans"][0]["durationMs"] == 135.4

@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -110,8 +111,31 @@ def test_a_chunked_body_over_the_limit_is_refused_with_413_and_nothing_stored(
     assert not Trace.objects.exists()
 
 
-def test_make_runs_server_stores_a_chunked_export_and_sigterm_stops_server_and_worker(
-    transactional_db, tmp_path, secret
+def test_a_body_cut_short_of_its_content_length_is_refused_not_acknowledged(
+    gunicorn_server, secret
+):
+    data = big_export()
+    host, port = gunicorn_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        head = (
+            f"POST /v1/traces HTTP/1.1\r\nHost: {host}\r\nContent-Type: {PROTOBUF}\r\n"
+            f"Authorization: Bearer {secret}\r\nContent-Length: {len(data)}\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        sock.sendall(head.encode() + data[: len(data) // 2])
+        sock.shutdown(socket.SHUT_WR)  # the client goes away mid-body
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert f"announced {len(data)} bytes".encode() in answer
+    assert not Trace.objects.exists()
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGHUP])
+def test_make_runs_server_stores_a_chunked_export_and_a_stop_signal_ends_server_and_worker(
+    transactional_db, tmp_path, secret, stop_signal
 ):
     port = free_port()
     env = worker_env(DATABASE_URL=database_url(), DEBUG="true")
@@ -136,7 +160,7 @@ def test_make_runs_server_stores_a_chunked_export_and_sigterm_stops_server_and_w
         children = _children(start.pid)
         assert len(children) == 2, children  # gunicorn and qcluster
 
-        start.send_signal(signal.SIGTERM)
+        start.send_signal(stop_signal)
         start.wait(timeout=30)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(_alive(pid) for pid in children):

@@ -2,6 +2,7 @@
 
 import gzip
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -239,6 +240,42 @@ def test_spans_with_missing_or_malformed_ids_or_no_start_are_rejected_and_the_re
     assert "no start time" in decoded.message
 
 
+def test_a_span_that_ends_before_it_starts_or_runs_too_long_is_rejected_alone():
+    hour = 3600 * 10**9
+    request = export(
+        otlp_span(span_id=b"\x01" * 8, name="backwards", start=NS, end=NS - 1_000_000),
+        otlp_span(span_id=b"\x02" * 8, name="for ever", start=NS, end=NS + 25 * hour),
+        otlp_span(span_id=b"\x03" * 8, name="long but fine", start=NS, end=NS + 23 * hour),
+        otlp_span(span_id=b"\x04" * 8, name="still running", start=NS, end=0),
+    )
+    decoded = otlp.records_from_request(request, max_span_duration=timedelta(hours=24))
+
+    assert [s.name for s in decoded.spans] == ["long but fine", "still running"]
+    assert decoded.rejected == 2
+    assert "'backwards') ends before it starts" in decoded.message
+    assert "'for ever') lasts 1 day, 1:00:00, longer than the maximum of 1 day" in decoded.message
+    assert all(s.duration_ms is None or s.duration_ms >= 0 for s in decoded.spans)
+
+
+@pytest.mark.parametrize(
+    ("body", "explanation"),
+    [
+        (gzip.compress(b"x"), "it is gzip data; send it with 'Content-Encoding: gzip'"),
+        (
+            b'{"resourceSpans": []}',
+            "it looks like JSON; send it with 'Content-Type: application/json'",
+        ),
+        (b"\x0a\xff\x01abc", "at byte 1, field 1 claims 255 bytes but only 3 remain"),
+        (b"\x0f\x00", "at byte 0, field 1 has an invalid wire type 7"),
+    ],
+)
+def test_a_body_that_is_not_protobuf_is_explained_not_just_called_unparsable(body, explanation):
+    with pytest.raises(otlp.OtlpDecodeError) as error:
+        otlp.decode_export(body, otlp.PROTOBUF)
+    assert explanation in str(error.value)
+    assert "Error parsing message" not in str(error.value)
+
+
 def test_otlp_json_fixture_decodes_hex_ids_and_rejects_the_malformed_one():
     decoded = otlp.decode_export(FIXTURE.read_bytes(), otlp.JSON)
     assert decoded.rejected == 1
@@ -286,6 +323,16 @@ def test_gunzip_stops_at_the_limit_instead_of_inflating_a_bomb():
         otlp.gunzip(b"not gzip", 10)
     with pytest.raises(otlp.OtlpDecodeError):
         otlp.gunzip(gzip.compress(b"hello world")[:-10], 100)
+
+
+def test_gunzip_inflates_every_member_of_a_multi_member_body():
+    two_members = gzip.compress(b"hello ") + gzip.compress(b"world")
+    assert otlp.gunzip(two_members, 100) == b"hello world"
+    assert otlp.gunzip(two_members + b"\0\0\0", 100) == b"hello world"
+    with pytest.raises(otlp.BodyTooLarge):
+        otlp.gunzip(gzip.compress(b"x" * 60) + gzip.compress(b"\0" * 1_000_000), 100)
+    with pytest.raises(otlp.OtlpDecodeError, match="not valid gzip"):
+        otlp.gunzip(gzip.compress(b"hello") + b"trailing garbage", 100)
 
 
 def test_the_response_counts_rejected_spans_in_the_request_encoding():

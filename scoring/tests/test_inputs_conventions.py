@@ -132,6 +132,8 @@ def test_without_a_system_message_there_is_no_system_prompt():
         ({**RESPONSE, "output": [FUNCTION_CALL]}, ""),
         (RESPONSE["output"], ANSWER),
         ([{"role": "assistant", "content": [{"type": "text", "text": ANSWER}]}], ANSWER),
+        ({"output": RESPONSE["output"]}, ANSWER),
+        ({"output": [{"type": "document", "id": 7}]}, '[{"type": "document", "id": 7}]'),
     ],
     ids=[
         "response",
@@ -139,6 +141,8 @@ def test_without_a_system_message_there_is_no_system_prompt():
         "response that only calls a tool",
         "output items",
         "openinference content parts",
+        "output items in a dict",
+        "typed items that are not a response",
     ],
 )
 def test_the_answer_is_the_output_text_of_a_response(value, text):

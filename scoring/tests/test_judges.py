@@ -6,8 +6,8 @@ import pytest
 
 from scoring.inputs import build_scoring_input
 from scoring.scorers import ScorerError, registry
-from scoring.tests.judge_server import JudgeServer, Reply
 from tests.factories import agent_trace
+from tests.fake_openai import FakeOpenAI, Reply
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def judge(settings):
     """A running judge server, configured as the judge endpoint."""
-    with JudgeServer() as server:
+    with FakeOpenAI(default=Reply('{"score": 1, "reason": "Fine."}')) as server:
         settings.TRACESCORE_JUDGE_BASE_URL = server.base_url
         settings.TRACESCORE_JUDGE_MODEL = "judge-test-model"
         settings.TRACESCORE_JUDGE_API_KEY = "sk-test"
@@ -30,7 +30,8 @@ def data():
 
 
 def test_a_good_verdict_becomes_a_score_with_its_evidence(judge, data):
-    judge.replies = [Reply('{"score": 0.8, "reason": "Answers the order question."}')]
+    verdict = '{"score": 0.8, "reason": "Answers the order question."}'
+    judge.replies = [Reply(verdict, input_tokens=120, output_tokens=20)]
     result = registry.get("answer-relevancy").score(data)
     assert result.score == 0.8
     assert result.reason == "Answers the order question."
@@ -39,7 +40,7 @@ def test_a_good_verdict_becomes_a_score_with_its_evidence(judge, data):
     assert result.details["model"] == "judge-test-model"
     assert result.details["usage"] == {"prompt_tokens": 120, "completion_tokens": 20}
     assert result.details["latency_ms"] > 0
-    sent = judge.requests[0]
+    sent = judge.requests[0].body
     assert sent["model"] == "judge-test-model"
     assert sent["messages"][0]["role"] == "system"
 

@@ -1,15 +1,31 @@
 """Map span attributes onto the fields tracescore shows and scores.
 
-Three conventions are understood, first match wins for each field:
+Four conventions are understood, first match wins for each field:
 
 1. tracescore's native attributes: ``tracescore.span_type``, ``tracescore.input``,
    ``tracescore.output`` (JSON text or any value).
-2. OpenInference (Arize Phoenix, LlamaIndex, LangChain, DSPy instrumentations):
+2. Mastra (``@mastra/otel-exporter`` 1.x, and ``@mastra/arize``, which keeps the
+   ``mastra.*`` attributes next to the OpenInference ones it writes): every span
+   carries ``mastra.span.type`` (Mastra's own span type: ``agent_run``,
+   ``model_generation``, ``model_step``, ``model_inference``, ``model_chunk``,
+   ``tool_call``, ``mcp_tool_call``, ``workflow_run``, ``workflow_step``,
+   ``processor_run`` …), which decides the span type (``MASTRA_SPAN_TYPES``), and
+   spans whose input/output are not GenAI messages or tool arguments carry them
+   as ``mastra.<type>.input`` / ``mastra.<type>.output`` (JSON text, or the plain
+   text of a question). ``tracingOptions.metadata`` and the run's ids arrive as
+   ``mastra.metadata.<key>`` on every span; ``mastra_metadata`` turns them into
+   the trace metadata scorers read, and ``mastra_instructions`` finds the agent's
+   instructions (its system prompt). Model, tokens and tool names come from the
+   GenAI/OpenInference attributes the exporters also write, which they put on
+   exactly one span per model call (``model_inference`` with the OTel exporter
+   1.4, ``model_generation`` with older pairings and ``@mastra/arize`` 1.3), so
+   a trace's token totals count every call once.
+3. OpenInference (Arize Phoenix, LlamaIndex, LangChain, DSPy instrumentations):
    ``openinference.span.kind``, ``input.value`` / ``output.value`` with their
    ``*.mime_type``, ``llm.model_name``, ``llm.token_count.*``, ``tool.name`` and the
    flattened ``llm.input_messages.N.message.*`` attributes (with their
    ``contents.M.message_content.*`` parts and ``tool_calls.K.tool_call.*``).
-3. OpenTelemetry GenAI semantic conventions: ``gen_ai.operation.name``,
+4. OpenTelemetry GenAI semantic conventions: ``gen_ai.operation.name``,
    ``gen_ai.agent.name``, ``gen_ai.request.model`` / ``gen_ai.response.model``,
    ``gen_ai.usage.*``, ``gen_ai.input.messages`` / ``gen_ai.output.messages``,
    ``gen_ai.system_instructions`` (put in front of the input as a system message),
@@ -53,6 +69,43 @@ GENAI_OPERATIONS = {
     "retrieval": SpanType.RETRIEVAL,
 }
 
+# Mastra's own span types (``mastra.span.type``, @mastra/core 1.x ``SpanType``).
+# Any other Mastra type (generic, scorer_run, memory_operation, mcp_server_request,
+# rag_action, workspace_action …) is ``generic``, whatever else the span carries, so
+# @mastra/otel-exporter and @mastra/arize traces get the same types.
+MASTRA_SPAN_TYPES = {
+    "agent_run": SpanType.AGENT_RUN,
+    # The agent's model loop, and the provider call inside each of its steps.
+    "model_generation": SpanType.LLM_GENERATION,
+    "model_inference": SpanType.LLM_GENERATION,
+    # One turn of the loop (model call, processors, tool calls): a step, not a call.
+    "model_step": SpanType.WORKFLOW_STEP,
+    "model_chunk": SpanType.GENERIC,  # one streamed event
+    "tool_call": SpanType.TOOL_CALL,
+    "mcp_tool_call": SpanType.TOOL_CALL,
+    "provider_tool_call": SpanType.TOOL_CALL,
+    "client_tool_call": SpanType.TOOL_CALL,
+    "workflow_run": SpanType.WORKFLOW_RUN,
+    "rag_ingestion": SpanType.WORKFLOW_RUN,
+    "workflow_step": SpanType.WORKFLOW_STEP,
+    "workflow_conditional": SpanType.WORKFLOW_STEP,
+    "workflow_conditional_eval": SpanType.WORKFLOW_STEP,
+    "workflow_parallel": SpanType.WORKFLOW_STEP,
+    "workflow_loop": SpanType.WORKFLOW_STEP,
+    "workflow_sleep": SpanType.WORKFLOW_STEP,
+    "workflow_wait_event": SpanType.WORKFLOW_STEP,
+    "processor_run": SpanType.WORKFLOW_STEP,
+    "rag_embedding": SpanType.EMBEDDING,
+    "rag_vector_operation": SpanType.RETRIEVAL,
+}
+MASTRA_METADATA_PREFIX = "mastra.metadata."
+# Where @mastra/arize and the GenAI attributes put the ids Mastra keeps in its metadata.
+_MASTRA_ID_ATTRIBUTES = (
+    ("user.id", "userId"),
+    ("session.id", "threadId"),
+    ("gen_ai.conversation.id", "threadId"),
+)
+
 # Only text that can start a JSON document is parsed; prose is kept as it is.
 _JSON_STARTS = frozenset('{["-0123456789tfn')
 _MESSAGE_ATTR = re.compile(r"^llm\.(input|output)_messages\.(\d+)\.message\.(.+)$")
@@ -78,8 +131,14 @@ def map_attributes(attributes: dict[str, Any], *, is_root: bool = False) -> Mapp
     get = attributes.get
     mapped = MappedFields(span_type=span_type_of(attributes, is_root=is_root))
 
+    mastra_type = get("mastra.span.type")
+    mastra_input = f"mastra.{mastra_type}.input" if isinstance(mastra_type, str) else ""
+    mastra_output = f"mastra.{mastra_type}.output" if isinstance(mastra_type, str) else ""
+
     if "tracescore.input" in attributes:
         mapped.input = parse_json_text(get("tracescore.input"))
+    elif mastra_input in attributes:
+        mapped.input = parse_json_text(get(mastra_input))
     elif "input.value" in attributes:
         mapped.input = _value_with_mime(get("input.value"), get("input.mime_type"))
     elif "gen_ai.input.messages" in attributes or "gen_ai.system_instructions" in attributes:
@@ -89,6 +148,8 @@ def map_attributes(attributes: dict[str, Any], *, is_root: bool = False) -> Mapp
 
     if "tracescore.output" in attributes:
         mapped.output = parse_json_text(get("tracescore.output"))
+    elif mastra_output in attributes:
+        mapped.output = parse_json_text(get(mastra_output))
     elif "output.value" in attributes:
         mapped.output = _value_with_mime(get("output.value"), get("output.mime_type"))
     elif "gen_ai.output.messages" in attributes:
@@ -123,10 +184,14 @@ def map_attributes(attributes: dict[str, Any], *, is_root: bool = False) -> Mapp
 
 
 def span_type_of(attributes: dict[str, Any], *, is_root: bool = False) -> str:
-    """The tracescore span type: native attribute, then OpenInference kind, then GenAI operation."""
+    """The tracescore span type: native attribute, Mastra's span type, OpenInference kind,
+    then GenAI operation."""
     native = attributes.get("tracescore.span_type")
     if isinstance(native, str) and native in SPAN_TYPES:
         return native
+    mastra_type = attributes.get("mastra.span.type")
+    if isinstance(mastra_type, str):
+        return MASTRA_SPAN_TYPES.get(mastra_type, SpanType.GENERIC)
     kind = attributes.get("openinference.span.kind")
     if isinstance(kind, str):
         kind = kind.upper()
@@ -140,6 +205,50 @@ def span_type_of(attributes: dict[str, Any], *, is_root: bool = False) -> str:
     if "tool.name" in attributes or "gen_ai.tool.name" in attributes:
         return SpanType.TOOL_CALL
     return SpanType.GENERIC
+
+
+def mastra_metadata(attributes: dict[str, Any]) -> dict[str, Any]:
+    """Mastra's metadata on a span: ``tracingOptions.metadata`` and the run's ids.
+
+    The OTel exporter writes each key as ``mastra.metadata.<key>`` (objects and
+    lists as JSON text, which is decoded here, so ``expected_tools`` is a list
+    again); ``@mastra/arize`` writes them as OpenInference ``metadata`` JSON, with
+    ``userId`` as ``user.id`` and ``threadId`` as ``session.id``. Both give the same
+    dict: ``runId``, ``resourceId``, ``threadId``, ``userId`` and the user's keys.
+    """
+    metadata: dict[str, Any] = {}
+    is_mastra = isinstance(attributes.get("mastra.span.type"), str)
+    if is_mastra:
+        nested = parse_json_text(attributes.get("metadata"))
+        if isinstance(nested, dict):
+            metadata.update({key: _json_container(value) for key, value in nested.items()})
+    for key, value in attributes.items():
+        if key.startswith(MASTRA_METADATA_PREFIX):
+            metadata[key[len(MASTRA_METADATA_PREFIX) :]] = _json_container(value)
+    if is_mastra:
+        for attribute, key in _MASTRA_ID_ATTRIBUTES:
+            value = attributes.get(attribute)
+            if isinstance(value, str) and value:
+                metadata.setdefault(key, value)
+    return metadata
+
+
+def mastra_instructions(attributes: dict[str, Any]) -> str:
+    """A Mastra agent's instructions (its system prompt), from its ``agent_run`` span."""
+    if attributes.get("mastra.span.type") != "agent_run":
+        return ""
+    instructions = attributes.get("gen_ai.system_instructions")
+    return instructions if isinstance(instructions, str) else ""
+
+
+def _json_container(value: Any) -> Any:
+    """JSON text of an object or a list is decoded; anything else is kept as it is."""
+    if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def parse_json_text(value: Any) -> Any:

@@ -14,7 +14,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from observability.conventions import flattened_messages, parse_json_text, system_instructions
+from observability.conventions import (
+    flattened_messages,
+    mastra_instructions,
+    mastra_metadata,
+    parse_json_text,
+    system_instructions,
+)
 from observability.models import Span, Trace
 from scoring.scorers.base import LLMStep, ScorerError, ScoringInput, SpanSummary, ToolCall
 
@@ -349,7 +355,8 @@ def _summary(span: Span) -> SpanSummary:
 
 
 def _metadata(root: SpanSummary) -> dict[str, Any]:
-    """The trace's metadata: ``attributes["metadata"]`` plus ``metadata.*`` attributes."""
+    """The trace's metadata: ``attributes["metadata"]``, ``metadata.*`` attributes and
+    Mastra's ``mastra.metadata.*`` (``observability.conventions.mastra_metadata``)."""
     attributes = root.attributes or {}
     metadata: dict[str, Any] = {}
     nested = attributes.get("metadata")
@@ -364,7 +371,17 @@ def _metadata(root: SpanSummary) -> dict[str, Any]:
         for prefix in ("tracescore.metadata.", "metadata."):
             if key.startswith(prefix):
                 metadata[key[len(prefix) :]] = value
+    metadata.update(mastra_metadata(attributes))
     return metadata
+
+
+def _agent_instructions(scored: SpanSummary, root: SpanSummary, spans: list[SpanSummary]) -> str:
+    """A Mastra agent's instructions: the scored span's, the root's, else the first agent's."""
+    for span in (scored, root, *spans):
+        instructions = mastra_instructions(span.attributes or {})
+        if instructions:
+            return instructions
+    return ""
 
 
 def choose_scored_span(
@@ -434,6 +451,7 @@ def scoring_input_from_spans(
         question = next((step.input_text for step in llm_steps if step.input_text), "")
     system_prompt = next((step.system_prompt for step in llm_steps if step.system_prompt), "")
     root = next((s for s in spans if not s.parent_span_id), scored)
+    system_prompt = _agent_instructions(scored, root, spans) or system_prompt
     duration_ms = scored.duration_ms
     if scored is root and spans:
         ends = [s.ended_at for s in spans if s.ended_at]

@@ -20,6 +20,7 @@ class Reply:
     content: str = '{"score": 1, "reason": "Fine."}'
     status: int = 200
     delay: float = 0.0
+    retry_after_ms: str = "10"  # sent with an error status
 
 
 @dataclass
@@ -39,7 +40,7 @@ class JudgeServer:
                     time.sleep(reply.delay)
                 if reply.status != 200:
                     body = json.dumps({"error": {"message": f"status {reply.status}"}})
-                    self._send(reply.status, body, {"retry-after-ms": "10"})
+                    self._send(reply.status, body, {"retry-after-ms": reply.retry_after_ms})
                     return
                 self._send(200, json.dumps(completion(reply.content)))
 

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def test_scorers(monkeypatch):
+    get_broker().purge_queue()  # the broker may be a Redis shared with other tests
     monkeypatch.setattr(Conf, "SYNC", True)
     monkeypatch.setenv("TEST_SCORER_SLEEP", "0")
     worker_scorers.slow_calls.clear()
@@ -94,13 +95,21 @@ def test_a_score_whose_task_the_broker_lost_is_queued_again_and_scored_once():
     assert worker_scorers.slow_calls == [score.trace_id]
 
 
-def test_a_score_whose_worker_died_is_handed_on_and_the_dead_run_cannot_record():
+def test_a_score_whose_worker_died_is_handed_on_and_the_dead_run_cannot_record(api_client):
     with no_worker():
-        batch = start(1)
-    score = Score.objects.get(batch=batch)
+        batch = start(2)
+    score, other = Score.objects.filter(batch=batch).order_by("pk")
     dead_run = services.claim_score(score_id=score.pk)  # a worker starts it, then is killed
     assert dead_run
-    assert batch.progress()["running"] == 1
+    shown = api_client.get(f"/api/trace-scorers/batch/{batch.pk}").json()
+    assert (shown["status"], shown["pending"], shown["queued"], shown["running"]) == (
+        "running",
+        2,
+        1,
+        1,
+    )
+    [listed] = api_client.get(f"/api/traces/{score.trace_id}/scores").json()["results"]
+    assert (listed["status"], listed["startedAt"] is not None) == ("pending", True)
     assert services.requeue_stale_scores(older_than=timedelta(0)) == {"requeued": 0, "failed": 0}
 
     expire_leases(batch)

@@ -267,3 +267,17 @@ def test_the_sweep_is_scheduled_every_minute_by_migrate():
     schedule = Schedule.objects.get(func="scoring.tasks.requeue_stale_scores")
     assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == ("I", 1, -1)
     assert schedule.next_run is not None
+
+
+@pytest.mark.django_db
+def test_a_lease_shorter_than_the_task_timeout_is_reported_at_start_up(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 120}
+    call_command(
+        "check", "--tag", "scoring", "--fail-level", "WARNING"
+    )  # the defaults are consistent
+    settings.TRACESCORE_SCORE_LEASE = 90
+    with pytest.raises(SystemCheckError, match="scoring.W002.*a judge called twice"):
+        call_command("check", "--tag", "scoring", "--fail-level", "WARNING")

@@ -47,6 +47,8 @@ class ScoreAdmin(ReadOnlyModelAdmin):
         "created_at",
         "queued_at",
         "started_at",
+        "claimed_by",
+        "lease_expires_at",
         "finished_at",
         "details_json",
         "input_json",
@@ -104,7 +106,10 @@ class ScoringBatchAdmin(ReadOnlyModelAdmin):
     @admin.display(description="progress")
     def progress_text(self, batch: ScoringBatch) -> str:
         p = batch.progress()
-        return f"{p['succeeded']} succeeded, {p['failed']} failed, {p['pending']} pending"
+        return (
+            f"{p['succeeded']} succeeded, {p['failed']} failed, {p['pending']} pending "
+            f"({p['queued']} queued, {p['running']} running)"
+        )
 
     @admin.display(description="scores")
     def scores_link(self, batch: ScoringBatch) -> str:

@@ -8,6 +8,7 @@ class ScoringConfig(AppConfig):
     def ready(self):
         # Load the configured scorers at start-up, so a bad TRACESCORE_SCORERS
         # entry or a duplicate id fails now with a clear message, not mid-batch.
+        from scoring import checks, signals  # noqa: F401 - registers the checks and receivers
         from scoring.scorers import registry
 
         registry.load()

@@ -15,7 +15,8 @@ class ScoringBatch(models.Model):
 
     Its progress (pending / succeeded / failed) is derived from its Scores: a
     Score row is created as pending for every known trace when the batch
-    starts, and each worker task turns one into succeeded or failed.
+    starts, and each worker task turns one into succeeded or failed. A pending
+    Score is *queued* until a worker claims it, then *running*.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -39,9 +40,16 @@ class ScoringBatch(models.Model):
         return f"{self.scorer_id} × {self.trace_count} ({self.created_at:%Y-%m-%d %H:%M})"
 
     def progress(self) -> dict[str, int]:
-        """Counts of this batch's scores by status, plus the total."""
+        """Counts of this batch's scores by status, plus the total.
+
+        ``pending`` is ``queued`` (waiting for a worker) plus ``running`` (a
+        worker holds its lease).
+        """
+        pending = Q(status=ScoreStatus.PENDING)
         counts = self.scores.aggregate(
-            pending=Count("id", filter=Q(status=ScoreStatus.PENDING)),
+            pending=Count("id", filter=pending),
+            queued=Count("id", filter=pending & Q(lease_expires_at__isnull=True)),
+            running=Count("id", filter=pending & Q(lease_expires_at__isnull=False)),
             succeeded=Count("id", filter=Q(status=ScoreStatus.SUCCEEDED)),
             failed=Count("id", filter=Q(status=ScoreStatus.FAILED)),
         )
@@ -63,6 +71,11 @@ class Score(models.Model):
     input/output that was scored, so a score stays explainable after the
     trace or the scorer changes. Exactly one Score per (batch, trace): a
     retried or twice-delivered task updates it instead of adding a second.
+
+    A worker claims a pending Score before it runs the scorer: ``claimed_by``
+    names that run and ``lease_expires_at`` says until when it may hold the
+    Score. Only the holder of the claim records the outcome, so a Score is
+    scored once however often its task is delivered.
     """
 
     scorer_id = models.CharField(max_length=100)
@@ -86,10 +99,18 @@ class Score(models.Model):
         ScoringBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="scores"
     )
     attempts = models.PositiveSmallIntegerField(
-        default=0, help_text="How many times the task was queued for this score."
+        default=0, help_text="How many times a worker started scoring this score."
     )
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(
+        max_length=100, blank=True, default="", help_text="The worker run that holds this score."
+    )
+    lease_expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Until when the worker that claimed this pending score may hold it.",
+    )
     duration_ms = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -105,6 +126,11 @@ class Score(models.Model):
             models.Index(fields=["scorer_id", "-created_at"], name="score_scorer_created_idx"),
             models.Index(fields=["trace", "-created_at"], name="score_trace_created_idx"),
             models.Index(fields=["status", "created_at"], name="score_status_created_idx"),
+            models.Index(
+                fields=["lease_expires_at"],
+                name="score_pending_lease_idx",
+                condition=Q(status=ScoreStatus.PENDING),
+            ),
         ]
 
     def __str__(self) -> str:

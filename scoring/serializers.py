@@ -37,7 +37,9 @@ class BatchSerializer(serializers.ModelSerializer):
     scorerId = serializers.CharField(source="scorer_id")  # noqa: N815
     scorerName = serializers.CharField(source="scorer_name")  # noqa: N815
     total = serializers.IntegerField(source="trace_count")
-    pending = serializers.SerializerMethodField()
+    pending = serializers.SerializerMethodField(help_text="Queued plus running.")
+    queued = serializers.SerializerMethodField(help_text="Pending; no worker has started it.")
+    running = serializers.SerializerMethodField(help_text="Pending; a worker is scoring it.")
     succeeded = serializers.SerializerMethodField()
     failed = serializers.SerializerMethodField()
     status = serializers.SerializerMethodField()
@@ -54,6 +56,8 @@ class BatchSerializer(serializers.ModelSerializer):
             "status",
             "total",
             "pending",
+            "queued",
+            "running",
             "succeeded",
             "failed",
             "unknownTraceIds",
@@ -68,6 +72,12 @@ class BatchSerializer(serializers.ModelSerializer):
 
     def get_pending(self, batch) -> int:
         return self._progress(batch)["pending"]
+
+    def get_queued(self, batch) -> int:
+        return self._progress(batch)["queued"]
+
+    def get_running(self, batch) -> int:
+        return self._progress(batch)["running"]
 
     def get_succeeded(self, batch) -> int:
         return self._progress(batch)["succeeded"]
@@ -91,6 +101,11 @@ class ScoreSerializer(serializers.ModelSerializer):
     batchId = serializers.UUIDField(source="batch_id", allow_null=True)  # noqa: N815
     durationMs = DurationMsField(source="duration_ms")  # noqa: N815
     createdAt = serializers.DateTimeField(source="created_at")  # noqa: N815
+    startedAt = serializers.DateTimeField(  # noqa: N815
+        source="started_at",
+        allow_null=True,
+        help_text="When a worker started this attempt; null while the score is queued.",
+    )
     finishedAt = serializers.DateTimeField(source="finished_at")  # noqa: N815
     traceUrl = serializers.SerializerMethodField()  # noqa: N815
     traceWebUrl = serializers.SerializerMethodField()  # noqa: N815
@@ -112,6 +127,7 @@ class ScoreSerializer(serializers.ModelSerializer):
             "batchId",
             "durationMs",
             "createdAt",
+            "startedAt",
             "finishedAt",
             "traceUrl",
             "traceWebUrl",

@@ -2,25 +2,43 @@
 
 A batch creates one ``pending`` Score per known trace in the same transaction
 as the batch itself, then (on commit) queues one django-q2 task per Score.
-Each task turns its Score into ``succeeded`` or ``failed`` exactly once:
-``record_score`` only updates a Score that is still pending, so a retried or
-twice-delivered task cannot add or overwrite a result. A Score whose task was
-lost (a worker killed mid-task, a broker restarted) is found by
-``requeue_stale_scores`` and queued again, up to the attempt limit, after which
-it fails with a message saying so. No evaluation stays pending silently.
+
+A task first *claims* its Score (``claim_score``): one conditional UPDATE
+that succeeds for exactly one worker run and gives it a lease of
+``TRACESCORE_SCORE_LEASE`` seconds, longer than a task may run before
+django-q2 kills it. Only the holder of the claim records the outcome
+(``record_score``), so a Score is scored once, and a judge called once, however
+many times its task is in the broker.
+
+``requeue_stale_scores`` (every minute) recovers lost work without ever
+failing a Score for waiting its turn:
+
+- a Score whose lease expired was started by a worker that died or was killed:
+  it is queued again, and failed with a message saying so once workers have
+  started it ``TRACESCORE_TASK_MAX_ATTEMPTS`` times;
+- a Score no worker has started is queued again only when the broker has no
+  task waiting and the Score was queued more than ``TRACESCORE_STALE_AFTER``
+  seconds ago. Its task may be lost (a cluster died holding it in memory, the
+  process that queued it died), or only be about to run: the two cannot be
+  told apart, so the Score is never failed, and the claim makes the spare
+  task a no-op if the first one turns up.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
+from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from observability.models import Trace
@@ -119,22 +137,7 @@ def start_batch(
         trace_count=len(known),
         created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
     )
-    Score.objects.bulk_create(
-        [
-            Score(
-                scorer_id=scorer.id,
-                scorer_name=scorer.name,
-                scorer_version=scorer.version,
-                trace_id=trace_id,
-                span_id=roots[trace_id],
-                source=ScoreSource.BATCH,
-                batch=batch,
-                attempts=1,
-                queued_at=now,
-            )
-            for trace_id in known
-        ]
-    )
+    _insert_pending_scores(batch=batch, scorer=scorer, trace_ids=known, now=now)
     if len(known) <= DIRECT_ENQUEUE_LIMIT:
         transaction.on_commit(lambda: enqueue_scores(batch_id=batch.pk))
     else:
@@ -142,6 +145,55 @@ def start_batch(
             lambda: async_task("scoring.tasks.enqueue_batch", str(batch.pk), group=str(batch.pk))
         )
     return batch
+
+
+def _insert_pending_scores(*, batch: ScoringBatch, scorer, trace_ids: list[str], now) -> int:
+    """Create the batch's pending Scores with one INSERT … SELECT, whatever their number.
+
+    ``bulk_create`` would take one INSERT per ~45 rows on SQLite (999
+    variables per statement); this keeps a batch of any size at one statement
+    on every database. Values go through each field's own conversion.
+    """
+    qn = connection.ops.quote_name
+    meta = Score._meta
+    constants = {
+        "scorer_id": scorer.id,
+        "scorer_name": scorer.name,
+        "scorer_version": scorer.version,
+        "reason": "",
+        "status": ScoreStatus.PENDING,
+        "error": "",
+        "details": {},
+        "source": ScoreSource.BATCH,
+        "batch": batch.pk,
+        "attempts": 0,
+        "claimed_by": "",
+        "queued_at": now,
+        "created_at": now,
+    }
+    columns, selected, params = [], [], []
+    for name, value in constants.items():
+        model_field = meta.get_field(name)
+        columns.append(qn(model_field.column))
+        # PostgreSQL types an untyped parameter in a SELECT list as text.
+        cast = connection.vendor == "postgresql"
+        selected.append(f"CAST(%s AS {model_field.db_type(connection)})" if cast else "%s")
+        params.append(model_field.get_db_prep_save(value, connection))
+    trace_meta = Trace._meta
+    columns += [qn(meta.get_field("trace").column), qn(meta.get_field("span_id").column)]
+    selected += [
+        qn(trace_meta.get_field("trace_id").column),
+        qn(trace_meta.get_field("root_span_id").column),
+    ]
+    sql = (
+        f"INSERT INTO {qn(meta.db_table)} ({', '.join(columns)}) "
+        f"SELECT {', '.join(selected)} FROM {qn(trace_meta.db_table)} "
+        f"WHERE {qn(trace_meta.get_field('trace_id').column)} "
+        f"IN ({', '.join(['%s'] * len(trace_ids))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *trace_ids])
+        return cursor.rowcount
 
 
 def enqueue_scores(*, batch_id, score_ids: list[int] | None = None) -> int:
@@ -168,23 +220,44 @@ class Outcome:
     duration_ms: float | None = None
 
 
-def mark_started(*, score_id: int) -> bool:
-    """Note that a worker picked this Score up; False when it is no longer pending."""
-    return bool(
-        Score.objects.filter(pk=score_id, status=ScoreStatus.PENDING).update(
-            started_at=timezone.now()
+def lease_length() -> timedelta:
+    """How long a worker may hold a Score it claimed (longer than any task may run)."""
+    return timedelta(seconds=settings.TRACESCORE_SCORE_LEASE)
+
+
+def claim_score(*, score_id: int) -> str | None:
+    """Claim a pending Score for this worker run; its claim token, or None.
+
+    One conditional UPDATE, so of two deliveries of the same task exactly one
+    gets the Score. A Score whose lease expired (its worker died) may be
+    claimed again; each claim counts as an attempt.
+    """
+    now = timezone.now()
+    token = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    claimed = (
+        Score.objects.filter(pk=score_id, status=ScoreStatus.PENDING)
+        .exclude(lease_expires_at__gt=now)
+        .update(
+            claimed_by=token,
+            lease_expires_at=now + lease_length(),
+            started_at=now,
+            attempts=F("attempts") + 1,
         )
     )
+    return token if claimed else None
 
 
 @transaction.atomic
-def record_score(*, score_id: int, outcome: Outcome) -> bool:
-    """Store the outcome of one scoring task; only the first outcome for a Score counts.
+def record_score(*, score_id: int, claim: str, outcome: Outcome) -> bool:
+    """Store the outcome of the worker run that holds the claim ``claim`` on this Score.
 
-    Returns False when the Score was already finished (a duplicate delivery).
+    Returns False, and changes nothing, when the Score is finished or another
+    run holds it now (this run's lease expired and the Score was handed on).
     """
     failed = bool(outcome.error)
-    updated = Score.objects.filter(pk=score_id, status=ScoreStatus.PENDING).update(
+    updated = Score.objects.filter(
+        pk=score_id, status=ScoreStatus.PENDING, claimed_by=claim
+    ).update(
         status=ScoreStatus.FAILED if failed else ScoreStatus.SUCCEEDED,
         span_id=outcome.span_id or F("span_id"),
         score=None if failed else outcome.score,
@@ -195,6 +268,7 @@ def record_score(*, score_id: int, outcome: Outcome) -> bool:
         output=outcome.output,
         duration_ms=outcome.duration_ms,
         finished_at=timezone.now(),
+        lease_expires_at=None,
     )
     if updated:
         batch_id = Score.objects.filter(pk=score_id).values_list("batch_id", flat=True).first()
@@ -220,37 +294,66 @@ def finish_batch_if_done(*, batch_id) -> None:
 
 
 def stale_after() -> timedelta:
-    """How long a queued or started Score may stay pending before it counts as lost."""
+    """How long a Score no worker started waits, with nothing left in the broker, before
+    it is queued again."""
     return timedelta(seconds=settings.TRACESCORE_STALE_AFTER)
 
 
-def requeue_stale_scores(*, older_than: timedelta | None = None) -> dict[str, int]:
-    """Queue again the pending Scores whose task was lost; fail those out of attempts.
+def broker_has_waiting_tasks() -> bool:
+    """Whether the broker still holds tasks that no worker has taken yet."""
+    return get_broker().queue_size() > 0
 
-    A Score is stale when it was queued (or last started) longer ago than
-    ``older_than`` and is still pending. Requeueing is safe even if the
-    original task is only slow: ``record_score`` keeps the first outcome.
+
+def requeue_stale_scores(*, older_than: timedelta | None = None) -> dict[str, int]:
+    """Queue again the Scores whose work was lost; fail those whose workers kept dying.
+
+    See the module docstring for what counts as lost. Every UPDATE re-checks
+    the state it acts on, so a Score finished or claimed in the meantime is
+    left alone. Returns how many Scores were queued again and failed.
     """
-    cutoff = timezone.now() - (older_than if older_than is not None else stale_after())
+    now = timezone.now()
     max_attempts = settings.Q_CLUSTER.get("max_attempts") or 3
-    stale = Score.objects.filter(status=ScoreStatus.PENDING, queued_at__lte=cutoff).exclude(
-        started_at__gt=cutoff
+    abandoned = Score.objects.filter(status=ScoreStatus.PENDING, lease_expires_at__lte=now)
+
+    failed = 0
+    exhausted = abandoned.filter(attempts__gte=max_attempts)
+    for score_id, claim in exhausted.values_list("pk", "claimed_by"):
+        failed += _give_up(score_id=score_id, claim=claim, attempts=max_attempts, now=now)
+
+    # A marker time picks out exactly the rows these UPDATEs changed.
+    marker = timezone.now()
+    abandoned.filter(attempts__lt=max_attempts).update(
+        claimed_by="", lease_expires_at=None, started_at=None, queued_at=marker
     )
-    exhausted = list(stale.filter(attempts__gte=max_attempts).values_list("pk", flat=True))
-    for score_id in exhausted:
-        record_score(
-            score_id=score_id,
-            outcome=Outcome(
-                error=f"Gave up after {max_attempts} attempts: the worker running this "
-                "score stopped before it finished."
-            ),
-        )
-    retry = list(stale.filter(attempts__lt=max_attempts).values_list("pk", "batch_id"))
-    if retry:
-        ids = [pk for pk, _ in retry]
-        Score.objects.filter(pk__in=ids).update(
-            attempts=F("attempts") + 1, queued_at=timezone.now(), started_at=None
-        )
-        for score_id, batch_id in retry:
-            async_task(SCORE_TASK, score_id, group=str(batch_id), save=False)
-    return {"requeued": len(retry), "failed": len(exhausted)}
+    if not broker_has_waiting_tasks():
+        cutoff = now - (older_than if older_than is not None else stale_after())
+        Score.objects.filter(
+            status=ScoreStatus.PENDING, lease_expires_at__isnull=True, queued_at__lte=cutoff
+        ).update(queued_at=marker)
+    requeued = list(
+        Score.objects.filter(
+            status=ScoreStatus.PENDING, lease_expires_at__isnull=True, queued_at=marker
+        ).values_list("pk", "batch_id")
+    )
+    for score_id, batch_id in requeued:
+        async_task(SCORE_TASK, score_id, group=str(batch_id), save=False)
+    return {"requeued": len(requeued), "failed": failed}
+
+
+@transaction.atomic
+def _give_up(*, score_id: int, claim: str, attempts: int, now) -> int:
+    updated = Score.objects.filter(
+        pk=score_id, status=ScoreStatus.PENDING, claimed_by=claim, lease_expires_at__lte=now
+    ).update(
+        status=ScoreStatus.FAILED,
+        score=None,
+        error=f"Gave up after {attempts} attempts: the worker running this score "
+        "stopped before it finished, each time.",
+        lease_expires_at=None,
+        finished_at=timezone.now(),
+    )
+    if updated:
+        batch_id = Score.objects.filter(pk=score_id).values_list("batch_id", flat=True).first()
+        if batch_id:
+            finish_batch_if_done(batch_id=batch_id)
+    return updated

@@ -1,9 +1,16 @@
 """django-q2 entry points: look things up by id and call a service.
 
-``score_trace`` runs one scorer on one trace. The scorer runs in a thread with
-a time limit (``TRACESCORE_SCORER_TIMEOUT``, below the django-q2 task timeout),
-so a hanging scorer becomes a failed Score with a message instead of a killed
-worker and a Score left pending.
+``score_trace`` claims one Score (or does nothing when another run holds it or
+it is finished), runs its scorer on its trace and records the outcome.
+
+The scorer runs in a thread with a time limit (``TRACESCORE_SCORER_TIMEOUT``,
+below the django-q2 task timeout), so a hanging scorer becomes a failed Score
+with a message instead of a killed worker. A Python thread cannot be stopped
+from outside, so the limit is also handed to the scorer as a deadline
+(``scoring.scorers.base.time_left``): the judges size every HTTP call and
+retry to it and make no call past it. A code scorer stuck in a loop keeps its
+thread until the worker process is recycled, but nothing it returns is kept:
+only the claim's holder records, and the Score is already failed.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from scoring import services
 from scoring.inputs import build_scoring_input
 from scoring.models import Score
 from scoring.scorers import ScorerError, registry
-from scoring.scorers.base import Scorer, ScoreResult, ScoringInput
+from scoring.scorers.base import DEADLINE, Scorer, ScoreResult, ScoringInput
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +38,10 @@ class ScorerTimeout(Exception):
 def run_with_timeout(scorer: Scorer, data: ScoringInput, timeout: float) -> ScoreResult:
     """Run ``scorer.score(data)`` in a daemon thread; raise ScorerTimeout past ``timeout``."""
     outcome: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout
 
     def target():
+        DEADLINE.set(deadline)  # a new thread starts with an empty context
         try:
             outcome["result"] = scorer.score(data)
         except BaseException as error:  # re-raised in the caller's thread
@@ -62,9 +71,12 @@ def _check(result: Any, scorer: Scorer) -> ScoreResult:
 
 def score_trace(score_id: int) -> str:
     """Score one trace for one pending Score and record the outcome."""
+    claim = services.claim_score(score_id=score_id)
+    if claim is None:
+        return "skipped: finished, gone or held by another run"
     score = Score.objects.filter(pk=score_id).only("trace_id", "scorer_id", "span_id").first()
-    if score is None or not services.mark_started(score_id=score_id):
-        return "skipped: already finished"
+    if score is None:
+        return "skipped: gone"
     started = time.perf_counter()
     outcome = services.Outcome(span_id=score.span_id)
     try:
@@ -82,7 +94,8 @@ def score_trace(score_id: int) -> str:
         log.exception("Scorer %s failed on score %s", score.scorer_id, score_id)
         outcome.error = f"The scorer crashed: {type(error).__name__}: {error}"
     outcome.duration_ms = (time.perf_counter() - started) * 1000
-    services.record_score(score_id=score_id, outcome=outcome)
+    if not services.record_score(score_id=score_id, claim=claim, outcome=outcome):
+        return "dropped: the lease ran out and the score was handed on"
     return "failed" if outcome.error else "succeeded"
 
 
@@ -92,5 +105,5 @@ def enqueue_batch(batch_id: str) -> int:
 
 
 def requeue_stale_scores() -> dict[str, int]:
-    """Scheduled every minute (migration scoring 0003)."""
+    """Scheduled every minute (migration scoring 0003): recover lost work."""
     return services.requeue_stale_scores()

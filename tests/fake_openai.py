@@ -65,6 +65,7 @@ class Reply:
     output_tokens: int = 9
     status: int = 200
     delay: float = 0.0
+    retry_after_ms: str = "10"  # sent with an error status
 
     @classmethod
     def parse(cls, value: str) -> Reply:
@@ -143,7 +144,7 @@ class FakeOpenAI:
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.status != 200:
-                    self._send_error(reply.status, f"status {reply.status}")
+                    self._send_error(reply.status, f"status {reply.status}", reply.retry_after_ms)
                     return
                 result = answer(fake, request, reply)
                 if isinstance(result, dict):
@@ -164,14 +165,18 @@ class FakeOpenAI:
                         self.rfile.readline()
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-            def _send_error(self, status: int, message: str) -> None:
+            def _send_error(self, status: int, message: str, retry_after_ms: str = "10") -> None:
                 error = {
                     "message": message,
                     "type": "invalid_request_error",
                     "param": None,
                     "code": None,
                 }
-                self._send(status, json.dumps({"error": error}).encode(), {"retry-after-ms": "10"})
+                self._send(
+                    status,
+                    json.dumps({"error": error}).encode(),
+                    {"retry-after-ms": retry_after_ms},
+                )
 
             def _send(
                 self, status: int, data: bytes, headers: dict[str, str] | None = None

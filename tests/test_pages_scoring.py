@@ -5,6 +5,7 @@ import json
 import pytest
 
 from observability.services import ingest_spans
+from scoring import services
 from scoring.models import Score, ScoringBatch
 from tests.factories import EVIL, agent_trace, new_trace_id, span
 from tests.factories import make_score as add_score
@@ -147,8 +148,10 @@ def test_batch_progress_counts_done_failed_and_total_and_polls_until_finished(al
         "/batches/new/", {"scorer_id": "completeness", "trace_ids": [t.trace_id for t in traces]}
     )
     batch = ScoringBatch.objects.get()
+    services.claim_score(score_id=Score.objects.filter(batch=batch).first().pk)
     html = alice_client.get(f"/batches/{batch.pk}/progress/?poll=1").content.decode()
     assert "0 done / 0 failed / 3 total" in html
+    assert "(queued: 2, running: 1)" in html
     assert "every 1s" in html
     Score.objects.filter(batch=batch).update(status="succeeded", score=1.0)
     response = alice_client.get(f"/batches/{batch.pk}/progress/?poll=1")

@@ -7,24 +7,28 @@ is set (CI), otherwise the ORM broker.
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
+from django_q.models import Schedule, Task
 from rest_framework.authtoken.models import Token
 
 from scoring import services
 from scoring.choices import ScoreStatus
-from scoring.models import Score
+from scoring.models import Score, ScoringBatch
 from tests.factories import agent_trace
+from tests.fake_openai import FakeOpenAI, Reply
 from tests.worker import run_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-FAST_RETRY = {"TRACESCORE_TASK_TIMEOUT": "4", "TRACESCORE_TASK_RETRY": "5"}
 
 
 @pytest.fixture
@@ -82,9 +86,26 @@ def test_a_batch_posted_over_http_is_scored_by_the_worker_on_each_root_span(call
     assert call("GET", f"/api/trace-scorers/batch/{body['batchId']}")[1]["finishedAt"]
 
 
-def test_a_worker_killed_mid_batch_leaves_exactly_one_score_per_trace(call, tmp_path):
+def restore_the_sweep_schedule() -> None:
+    """Put back the Schedule row migrate made; flushes between transactional tests drop it."""
+    from django.apps import apps
+
+    sweep = importlib.import_module("scoring.migrations.0003_sweep_schedule")
+    sweep.add_schedule(apps, None)
+    Schedule.objects.filter(func=sweep.FUNC).update(next_run=timezone.now() - timedelta(minutes=1))
+
+
+def test_a_worker_killed_mid_score_is_recovered_by_the_scheduled_sweep(call, tmp_path):
+    restore_the_sweep_schedule()
     traces = [agent_trace() for _ in range(10)]
-    env = {**FAST_RETRY, "TEST_SCORER_SLEEP": "0.7"}
+    env = {
+        "TEST_SCORER_SLEEP": "0.7",
+        "TRACESCORE_SCORE_LEASE": "3",
+        "TRACESCORE_STALE_AFTER": "2",
+        # django-q2's own redelivery of unacknowledged tasks (ORM broker) is off,
+        # so whatever is recovered here is recovered by the sweep.
+        "TRACESCORE_TASK_RETRY": "3600",
+    }
     with run_worker(tmp_path / "first.log", **env) as worker:
         status, body = call(
             "POST",
@@ -94,25 +115,89 @@ def test_a_worker_killed_mid_batch_leaves_exactly_one_score_per_trace(call, tmp_
         assert status == 202
         batch_scores = Score.objects.filter(batch_id=body["batchId"])
         wait_for(
-            lambda: batch_scores.filter(status=ScoreStatus.SUCCEEDED).count() >= 2,
+            lambda: (
+                batch_scores.filter(status=ScoreStatus.SUCCEEDED).count() >= 2
+                and batch_scores.filter(lease_expires_at__isnull=False).exists()
+            ),
             timeout=30,
             message=worker.log()[-3000:],
         )
         worker.kill()
-    assert batch_scores.filter(status=ScoreStatus.PENDING).exists()
+    killed_mid_score = set(
+        batch_scores.filter(status=ScoreStatus.PENDING, lease_expires_at__isnull=False).values_list(
+            "pk", flat=True
+        )
+    )
+    assert killed_mid_score
 
+    # The cluster's scheduler runs due schedules about 30 s after it starts.
     with run_worker(tmp_path / "second.log", **env) as worker:
-        # What the every-minute sweep does, without waiting for its minute.
-        time.sleep(1)
-        services.requeue_stale_scores(older_than=timedelta(0))
         wait_for(
             lambda: not batch_scores.filter(status=ScoreStatus.PENDING).exists(),
-            timeout=40,
+            timeout=90,
             message=worker.log()[-3000:],
         )
+    sweeps = Task.objects.filter(func="scoring.tasks.requeue_stale_scores", success=True)
+    assert sweeps.exists(), "the scheduled sweep never ran"
+    assert sum(task.result["requeued"] for task in sweeps) >= len(killed_mid_score)
     found = scores_of(call, traces)
     assert all(len(r) == 1 and r[0]["status"] == "succeeded" for r in found.values()), found
+    assert set(batch_scores.filter(pk__in=killed_mid_score).values_list("attempts", flat=True)) == {
+        2
+    }
     assert call("GET", f"/api/trace-scorers/batch/{body['batchId']}")[1]["succeeded"] == 10
+
+
+def test_a_judge_batch_queued_far_longer_than_the_stale_window_ends_with_one_call_per_score(
+    call, tmp_path, settings
+):
+    """The review's case: queue wait many times the stale window, sweeps all along.
+
+    TRACESCORE_E2E_JUDGE_TRACES sets the size (150 by default; 2,000 by hand).
+    """
+    count = int(os.environ.get("TRACESCORE_E2E_JUDGE_TRACES", "150"))
+    stale_window = 1.0
+    traces = [agent_trace(answer=f"Your order {i} shipped yesterday.") for i in range(count)]
+    with (
+        FakeOpenAI(default=Reply('{"score": 1, "reason": "Fine."}', delay=0.02)) as judge,
+        run_worker(
+            tmp_path / "worker.log",
+            TRACESCORE_JUDGE_BASE_URL=judge.base_url,
+            TRACESCORE_JUDGE_MODEL="judge-test-model",
+            TRACESCORE_STALE_AFTER=str(stale_window),
+        ) as worker,
+    ):
+        settings.TRACESCORE_JUDGE_BASE_URL = judge.base_url  # the web side checks it too
+        settings.TRACESCORE_JUDGE_MODEL = "judge-test-model"
+        settings.TRACESCORE_STALE_AFTER = stale_window
+        started = time.monotonic()
+        status, body = call(
+            "POST",
+            "/api/trace-scorers/batch",
+            {"scorerId": "answer-relevancy", "traceIds": [t.trace_id for t in traces]},
+        )
+        assert status == 202 and body["traceCount"] == count
+        batch = ScoringBatch.objects.get(pk=body["batchId"])
+        sweeps = []
+        while batch.progress()["pending"] and time.monotonic() - started < 60 + count * 0.2:
+            sweeps.append(services.requeue_stale_scores())  # the sweep, often
+            time.sleep(0.5)
+        elapsed = time.monotonic() - started
+        progress = call("GET", f"/api/trace-scorers/batch/{body['batchId']}")[1]
+        time.sleep(1)  # any late duplicate call would reach the judge by now
+        calls = Counter(r.body["messages"][1]["content"] for r in judge.requests)
+        print(
+            f"\n{count} traces in {elapsed:.1f} s ({count / elapsed:.1f} traces/s): "
+            f"{progress['succeeded']} succeeded, {progress['failed']} failed, "
+            f"{len(judge.requests)} judge calls, {sum(s['requeued'] for s in sweeps)} requeued "
+            f"by {len(sweeps)} sweeps"
+        )
+        assert progress["pending"] == 0, worker.log()[-3000:]
+    assert elapsed > 3 * stale_window  # the last Scores waited several windows
+    assert (progress["succeeded"], progress["failed"]) == (count, 0)
+    assert len(judge.requests) == count
+    assert len(calls) == count and set(calls.values()) == {1}
+    assert not any(s["failed"] for s in sweeps)
 
 
 def test_a_raising_and_a_hanging_scorer_fail_their_traces_and_the_others_are_scored(call, tmp_path):

@@ -249,8 +249,12 @@ TRACESCORE_SCORERS = [
 ]
 # Per-trace limit for one scorer run, in seconds (below the task timeout).
 TRACESCORE_SCORER_TIMEOUT = env_float("TRACESCORE_SCORER_TIMEOUT", 60)
-# A pending score whose task has not finished this long after it was queued or
-# started is requeued by the sweep (default: the task timeout plus a minute).
+# How long a worker holds a score it started. Longer than django-q2 lets a task
+# run (it kills the worker past the task timeout), so an expired lease means
+# that worker is gone and the sweep may hand the score on.
+TRACESCORE_SCORE_LEASE = env_float("TRACESCORE_SCORE_LEASE", Q_CLUSTER["timeout"] + 30)
+# A score no worker has started is queued again when it has waited this long
+# and the broker has nothing left waiting (its task was lost); never failed.
 TRACESCORE_STALE_AFTER = env_float("TRACESCORE_STALE_AFTER", Q_CLUSTER["timeout"] + 60)
 TRACESCORE_LATENCY_BUDGET_MS = env_int("TRACESCORE_LATENCY_BUDGET_MS", 10_000)
 
@@ -258,7 +262,8 @@ TRACESCORE_LATENCY_BUDGET_MS = env_int("TRACESCORE_LATENCY_BUDGET_MS", 10_000)
 TRACESCORE_JUDGE_BASE_URL = os.environ.get("TRACESCORE_JUDGE_BASE_URL", "").strip()
 TRACESCORE_JUDGE_API_KEY = os.environ.get("TRACESCORE_JUDGE_API_KEY", "").strip()
 TRACESCORE_JUDGE_MODEL = os.environ.get("TRACESCORE_JUDGE_MODEL", "").strip()
-TRACESCORE_JUDGE_TIMEOUT = env_float("TRACESCORE_JUDGE_TIMEOUT", 30)
+# Per call; all calls and retries of one score also stop at the scorer timeout.
+TRACESCORE_JUDGE_TIMEOUT = env_float("TRACESCORE_JUDGE_TIMEOUT", 15)
 TRACESCORE_JUDGE_MAX_RETRIES = env_int("TRACESCORE_JUDGE_MAX_RETRIES", 2)
 # Judges defined without Python: {"id": {"name", "description", "prompt", "rubric"}}.
 TRACESCORE_CUSTOM_JUDGES: dict = {}

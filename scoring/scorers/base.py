@@ -18,14 +18,31 @@ A scorer turns one trace (or one span of it) into a score with a reason::
 so it can be tested without one and run in any worker. Raise ``ScorerError``
 with a message a user can act on when the trace cannot be scored (no output to
 judge, judge endpoint down…); any other exception is recorded as a failure too,
-but with a less helpful message.
+but with a less helpful message. A scorer that waits on the network stops
+waiting by ``time_left()``.
 """
 
 from __future__ import annotations
 
+import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
+
+# When the scorer running in this thread must have finished (time.monotonic()),
+# set by the worker for each run; None when no limit applies (a direct call).
+DEADLINE: ContextVar[float | None] = ContextVar("scorer_deadline", default=None)
+
+
+def time_left() -> float | None:
+    """Seconds left before this scorer run's time limit; None when there is none.
+
+    A scorer that waits on the network (a judge) must give up by then: past its
+    limit the run is failed and nothing it does afterwards is kept or wanted.
+    """
+    deadline = DEADLINE.get()
+    return None if deadline is None else deadline - time.monotonic()
 
 
 class ScorerError(Exception):

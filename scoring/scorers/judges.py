@@ -11,11 +11,21 @@ Judges without Python: ``TRACESCORE_CUSTOM_JUDGES`` maps an id to
 ``{"name", "description", "prompt", "rubric"}`` (optional ``"higher_is_better"``).
 The prompt is a ``str.format`` template over ``question``, ``answer``,
 ``context``, ``system_prompt`` and ``expected_output``.
+
+Time: each call waits at most ``TRACESCORE_JUDGE_TIMEOUT`` seconds and failed
+calls (429, 408, 409, 5xx, timeouts, connection errors) are retried up to
+``TRACESCORE_JUDGE_MAX_RETRIES`` times, all within the scorer run's deadline
+(``time_left()``): a call never outlives the run's time limit and no retry
+starts past it, so nothing is sent, or billed, for a Score already failed.
+The retries are ours rather than the OpenAI client's because its back-off
+honours a server's ``retry-after`` of up to a minute, whatever the deadline.
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
+import random
 import re
 import time
 from typing import Any
@@ -23,7 +33,7 @@ from typing import Any
 import openai
 from django.conf import settings
 
-from scoring.scorers.base import Scorer, ScorerError, ScoreResult, ScoringInput
+from scoring.scorers.base import Scorer, ScorerError, ScoreResult, ScoringInput, time_left
 from scoring.scorers.registry import register_scorer
 
 NOT_CONFIGURED = (
@@ -35,6 +45,9 @@ SYSTEM = (
     '{"score": <number from 0 to 1>, "reason": "<one or two sentences>"}.'
 )
 CONTEXT_LIMIT = 12_000
+RETRY_STATUSES = {408, 409, 429}
+# A call with less time than this left is not worth starting.
+SHORTEST_CALL = 0.05
 
 
 def judge_config() -> tuple[str, str, str]:
@@ -117,33 +130,68 @@ class LLMJudge(Scorer):
         return ask_judge(self.prompt(data), higher_is_better=self.higher_is_better)
 
 
+def retry_delay(attempt: int, headers: Any = None) -> float:
+    """Seconds to wait before retry ``attempt`` (0-based): the server's word, else back-off."""
+    headers = headers or {}
+    try:
+        if "retry-after-ms" in headers:
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        if "retry-after" in headers:
+            value = headers["retry-after"]
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                when = email.utils.parsedate_to_datetime(value)
+                return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
+        pass
+    return min(0.5 * 2**attempt, 8.0) * (1 - 0.25 * random.random())
+
+
 def ask_judge(prompt: str, *, higher_is_better: bool = True) -> ScoreResult:
     """Send one prompt to the configured judge and validate its verdict."""
     base_url, api_key, model = judge_config()
-    client = openai.OpenAI(
-        base_url=base_url,
-        api_key=api_key or "not-needed",
-        timeout=settings.TRACESCORE_JUDGE_TIMEOUT,
-        max_retries=settings.TRACESCORE_JUDGE_MAX_RETRIES,
-    )
+    client = openai.OpenAI(base_url=base_url, api_key=api_key or "not-needed", max_retries=0)
+    retries = settings.TRACESCORE_JUDGE_MAX_RETRIES
     started = time.perf_counter()
-    try:
-        completion = client.chat.completions.create(
-            model=model,
-            temperature=0,
-            messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
-        )
-    except openai.APITimeoutError:
-        raise ScorerError(
-            f"The judge at {base_url} did not answer within "
-            f"{settings.TRACESCORE_JUDGE_TIMEOUT:g} s."
-        ) from None
-    except openai.APIConnectionError as error:
-        raise ScorerError(f"Could not reach the judge at {base_url}: {error}") from None
-    except openai.APIStatusError as error:
-        raise ScorerError(
-            f"The judge at {base_url} answered HTTP {error.status_code}: {str(error.message)[:200]}"
-        ) from None
+    for attempt in range(retries + 1):
+        timeout = settings.TRACESCORE_JUDGE_TIMEOUT
+        left = time_left()
+        if left is not None:
+            if left < SHORTEST_CALL:
+                raise ScorerError(
+                    f"The scorer's time limit ran out before the judge at {base_url} answered."
+                )
+            timeout = min(timeout, left)
+        headers = None
+        try:
+            completion = client.chat.completions.create(
+                model=model,
+                temperature=0,
+                messages=[
+                    {"role": "system", "content": SYSTEM},
+                    {"role": "user", "content": prompt},
+                ],
+                timeout=timeout,
+            )
+            break
+        except openai.APITimeoutError:
+            error = ScorerError(f"The judge at {base_url} did not answer within {timeout:.3g} s.")
+        except openai.APIConnectionError as caught:
+            error = ScorerError(f"Could not reach the judge at {base_url}: {caught}")
+        except openai.APIStatusError as caught:
+            error = ScorerError(
+                f"The judge at {base_url} answered HTTP {caught.status_code}: "
+                f"{str(caught.message)[:200]}"
+            )
+            if caught.status_code not in RETRY_STATUSES and caught.status_code < 500:
+                raise error from None
+            headers = caught.response.headers
+        delay = retry_delay(attempt, headers)
+        left = time_left()
+        if attempt == retries or (left is not None and delay + SHORTEST_CALL >= left):
+            raise error
+        time.sleep(delay)
     latency_ms = (time.perf_counter() - started) * 1000
     choices = completion.choices or []
     raw = (choices[0].message.content or "") if choices else ""

@@ -1,11 +1,14 @@
 """LLM judges against a real OpenAI-compatible HTTP server on 127.0.0.1 (nothing patched)."""
 
 import socket
+import time
 
 import pytest
 
 from scoring.inputs import build_scoring_input
 from scoring.scorers import ScorerError, registry
+from scoring.scorers.base import DEADLINE
+from scoring.tasks import run_with_timeout
 from tests.factories import agent_trace
 from tests.fake_openai import FakeOpenAI, Reply
 
@@ -87,6 +90,28 @@ def test_a_judge_that_does_not_answer_in_time_fails_with_the_limit(judge, data, 
     judge.replies = [Reply(delay=2)]
     with pytest.raises(ScorerError, match="did not answer within 0.3 s"):
         registry.get("answer-relevancy").score(data)
+
+
+def test_a_judge_call_ends_at_the_scorer_runs_deadline(judge, data, settings):
+    settings.TRACESCORE_JUDGE_TIMEOUT = 30
+    judge.replies = [Reply(delay=3)]
+    token = DEADLINE.set(time.monotonic() + 0.4)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ScorerError, match=r"did not answer within 0\.[0-9]+ s"):
+            registry.get("answer-relevancy").score(data)
+    finally:
+        DEADLINE.reset(token)
+    assert time.monotonic() - started < 1.5
+
+
+def test_no_retry_is_sent_once_the_scorer_is_out_of_time(judge, data):
+    # The judge asks to be retried in 1 s; the scorer has 0.5 s in all.
+    judge.replies = [Reply(status=503, retry_after_ms="1000") for _ in range(3)]
+    with pytest.raises(ScorerError, match="answered HTTP 503"):
+        run_with_timeout(registry.get("answer-relevancy"), data, 0.5)
+    time.sleep(2)  # long enough for two retries, had they been sent
+    assert len(judge.requests) == 1
 
 
 def test_an_unreachable_judge_fails_with_where_it_looked(settings, data):

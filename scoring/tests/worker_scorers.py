@@ -22,15 +22,20 @@ class AnswerLength(Scorer):
         return ScoreResult(score=1.0 if data.output_text else 0.0, reason="Checked the answer.")
 
 
+# Trace ids test-slow was called for, in this process (tests that run tasks in-process).
+slow_calls: list[str] = []
+
+
 @register_scorer
 class SlowAnswer(Scorer):
-    """Sleeps TEST_SCORER_SLEEP seconds (default 0.5) before scoring."""
+    """Sleeps TEST_SCORER_SLEEP seconds (default 0.5) before scoring; notes each call."""
 
     id = "test-slow"
     name = "Test slow scorer"
     description = "Takes its time."
 
     def score(self, data: ScoringInput) -> ScoreResult:
+        slow_calls.append(data.trace_id)
         time.sleep(float(os.environ.get("TEST_SCORER_SLEEP", "0.5")))
         return ScoreResult(score=0.5, reason="Took a while.")
 

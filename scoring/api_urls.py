@@ -4,6 +4,7 @@ from scoring import api
 
 urlpatterns = [
     path("trace-scorers/batch", api.BatchCreateView.as_view(), name="api-batch-create"),
+    path("trace-scorers/batch/preview", api.BatchPreviewView.as_view(), name="api-batch-preview"),
     path(
         "trace-scorers/batch/<uuid:batch_id>",
         api.BatchDetailView.as_view(),

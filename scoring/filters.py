@@ -3,6 +3,7 @@
 import django_filters
 from django import forms
 
+from observability.choices import SpanType
 from scoring.choices import ScoreStatus
 from scoring.models import Score
 from tracescore.timebounds import storable_datetime
@@ -29,6 +30,9 @@ class ScoreFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ScoreStatus.choices, empty_label="Any status")
     min_score = django_filters.NumberFilter(field_name="score", lookup_expr="gte", label="Min")
     max_score = django_filters.NumberFilter(field_name="score", lookup_expr="lte", label="Max")
+    spanType = django_filters.ChoiceFilter(  # noqa: N815 - the API's camelCase
+        field_name="span_type", choices=SpanType.choices, empty_label="Any span", label="Span"
+    )
     created_after = StorableDateTimeFilter(
         field_name="created_at", lookup_expr="gte", label="After"
     )
@@ -38,4 +42,4 @@ class ScoreFilter(django_filters.FilterSet):
 
     class Meta:
         model = Score
-        fields = ["status", "min_score", "max_score", "created_after", "created_before"]
+        fields = ["status", "spanType", "min_score", "max_score", "created_after", "created_before"]

@@ -33,7 +33,14 @@ from typing import Any
 import openai
 from django.conf import settings
 
-from scoring.scorers.base import Scorer, ScorerError, ScoreResult, ScoringInput, time_left
+from scoring.scorers.base import (
+    ANSWER_SPANS,
+    Scorer,
+    ScorerError,
+    ScoreResult,
+    ScoringInput,
+    time_left,
+)
 from scoring.scorers.registry import register_scorer
 
 NOT_CONFIGURED = (
@@ -94,6 +101,7 @@ class LLMJudge(Scorer):
     """Base of the judges: subclasses give ``instructions`` and, if needed, ``inputs``."""
 
     kind = "llm"
+    span_types = ANSWER_SPANS  # judges read a question and an answer
     instructions = ""
     needs_context = False
     needs_system_prompt = False

@@ -223,6 +223,15 @@ def plan_batch(
             f"{scope_type!r}."
         )
     scorers = _scorers(scorer_ids)
+    asked = len(targets) if isinstance(targets, list) else 0
+    if scope_type == ScopeType.TRACE and isinstance(trace_ids, list):
+        asked = len(trace_ids)
+    within = asked <= (MAX_BATCH_TRACES if scope_type == ScopeType.TRACE else MAX_BATCH_TARGETS)
+    if within and asked * len(scorers) > MAX_BATCH_SCORES:  # refused before any read
+        raise InvalidBatchError(
+            f"A batch makes at most {MAX_BATCH_SCORES:,} scores; this one asks for "
+            f"{asked * len(scorers):,} ({asked:,} targets × {len(scorers)} scorers)."
+        )
     if scope_type == ScopeType.TRACE:
         if targets is not None:
             raise InvalidBatchError("targets need scopeType 'span'.")

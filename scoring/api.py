@@ -60,7 +60,24 @@ def _row(scorer, request: Request, stats: dict | None = None) -> ScorerRow:
         404: OpenApiResponse(
             ERROR.response, description="Unknown scorer, or none of the traces is known."
         ),
+        503: OpenApiResponse(
+            ERROR.response,
+            description="The task queue is unavailable: nothing was created (retry later, "
+            "after Retry-After seconds).",
+        ),
     },
+    parameters=[
+        OpenApiParameter(
+            "Idempotency-Key",
+            OpenApiTypes.STR,
+            OpenApiParameter.HEADER,
+            description=(
+                "Any unique string (up to 255 characters), e.g. a UUID. A request repeated "
+                "with the same key by the same user returns the batch the first one started "
+                "(with `Idempotent-Replayed: true`) instead of starting another."
+            ),
+        )
+    ],
 )
 class BatchCreateView(generics.GenericAPIView):
     """Start scoring traces. Answers 202 at once; workers do the scoring."""
@@ -71,15 +88,22 @@ class BatchCreateView(generics.GenericAPIView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > 255:
+            return Response(
+                {"detail": "The Idempotency-Key header takes at most 255 characters."}, status=400
+            )
         try:
             batch = services.start_batch(
                 scorer_id=data["scorerId"],
                 trace_ids=data["traceIds"],
                 scope_type=data["scopeType"],
                 created_by=request.user,
+                idempotency_key=key,
             )
         except services.BatchError as error:
-            return Response({"detail": str(error)}, status=error.status_code)
+            headers = {"Retry-After": "10"} if error.status_code == 503 else None
+            return Response({"detail": str(error)}, status=error.status_code, headers=headers)
         count = batch.trace_count
         body = {
             "message": f"Scoring started for {count} trace{'s' if count != 1 else ''}",
@@ -88,8 +112,10 @@ class BatchCreateView(generics.GenericAPIView):
             "batchId": str(batch.pk),
             "unknownTraceIds": batch.unknown_trace_ids,
         }
-        location = reverse("api-batch-detail", args=[batch.pk])
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+        headers = {"Location": reverse("api-batch-detail", args=[batch.pk])}
+        if batch.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
 
 
 @extend_schema(

@@ -26,6 +26,8 @@ failing a Score for waiting its turn:
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 import socket
@@ -35,16 +37,19 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
+from redis.exceptions import RedisError
 
 from observability.models import Trace
 from scoring.choices import ScopeType, ScoreSource, ScoreStatus
 from scoring.models import Score, ScoringBatch
 from scoring.scorers import registry
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH_TRACES = 10_000
 # Batches up to this size queue their tasks straight from the request; larger
@@ -70,6 +75,21 @@ class InvalidBatchError(BatchError):
 
 class NoKnownTracesError(BatchError):
     status_code = 404
+
+
+class QueueUnavailableError(BatchError):
+    """The task queue could not take the batch's tasks; the batch was removed again."""
+
+    status_code = 503
+
+
+QUEUE_UNAVAILABLE = (
+    "The task queue is unavailable, so scoring could not start; nothing was created. "
+    "Try again shortly."
+)
+# What queueing raises when the broker is away: Redis errors, socket errors, and
+# database errors for django-q2's ORM broker.
+BROKER_ERRORS = (RedisError, OSError, DatabaseError)
 
 
 def _clean_trace_ids(trace_ids: Any) -> list[str]:
@@ -102,13 +122,28 @@ def start_batch(
     trace_ids: list[str],
     scope_type: str = ScopeType.TRACE,
     created_by=None,
+    idempotency_key: str = "",
 ) -> ScoringBatch:
     """Start scoring these traces with this scorer; the work happens in the workers.
 
     Raises a ``BatchError`` subclass (with ``status_code``) for a request that
     cannot start. Repeated ids are scored once; unknown ids are kept on the
     batch as ``unknown_trace_ids`` and not scored.
+
+    The tasks are queued once the batch is committed. If the task queue cannot
+    take them, the batch and its Scores are deleted again and
+    ``QueueUnavailableError`` (503) is raised: a retry never finds a duplicate.
+    With an ``idempotency_key``, a repeated request of the same user returns
+    the batch the first one started (``batch.replayed`` is True).
     """
+    user = created_by if getattr(created_by, "is_authenticated", False) else None
+    if idempotency_key and user is not None:
+        earlier = ScoringBatch.objects.filter(
+            created_by=user, idempotency_key=idempotency_key
+        ).first()
+        if earlier is not None:
+            earlier.replayed = True
+            return earlier
     if scope_type != ScopeType.TRACE:
         raise InvalidBatchError(
             f"scopeType must be 'trace' (whole-trace scoring); got {scope_type!r}."
@@ -128,23 +163,52 @@ def start_batch(
         raise NoKnownTracesError(f"None of the {len(wanted)} trace ids is a known trace.")
 
     now = timezone.now()
-    batch = ScoringBatch.objects.create(
-        scorer_id=scorer.id,
-        scorer_name=scorer.name,
-        scope_type=scope_type,
-        trace_ids=known,
-        unknown_trace_ids=unknown,
-        trace_count=len(known),
-        created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
-    )
+    # A savepoint only when a key could collide with a concurrent request's.
+    guard = transaction.atomic() if idempotency_key else contextlib.nullcontext()
+    try:
+        with guard:
+            batch = ScoringBatch.objects.create(
+                scorer_id=scorer.id,
+                scorer_name=scorer.name,
+                scope_type=scope_type,
+                trace_ids=known,
+                unknown_trace_ids=unknown,
+                trace_count=len(known),
+                created_by=user,
+                idempotency_key=idempotency_key if user is not None else "",
+            )
+    except IntegrityError:
+        # The same key in a request that got here first, at the same moment.
+        earlier = ScoringBatch.objects.get(created_by=user, idempotency_key=idempotency_key)
+        earlier.replayed = True
+        return earlier
     _insert_pending_scores(batch=batch, scorer=scorer, trace_ids=known, now=now)
-    if len(known) <= DIRECT_ENQUEUE_LIMIT:
-        transaction.on_commit(lambda: enqueue_scores(batch_id=batch.pk))
-    else:
-        transaction.on_commit(
-            lambda: async_task("scoring.tasks.enqueue_batch", str(batch.pk), group=str(batch.pk))
-        )
+    direct = len(known) <= DIRECT_ENQUEUE_LIMIT
+    transaction.on_commit(lambda: queue_batch_or_undo(batch_id=batch.pk, direct=direct))
+    batch.replayed = False
     return batch
+
+
+def queue_batch_or_undo(*, batch_id, direct: bool) -> None:
+    """Queue a committed batch's tasks; if the queue is away, delete the batch and say so.
+
+    Small batches queue one task per Score from here; large ones one fan-out
+    task (``scoring.tasks.enqueue_batch``), so the request answers at once.
+    Tasks already queued for a batch that is then deleted find no Score and
+    do nothing.
+    """
+    try:
+        if direct:
+            enqueue_scores(batch_id=batch_id)
+        else:
+            async_task("scoring.tasks.enqueue_batch", str(batch_id), group=str(batch_id))
+    except BROKER_ERRORS as error:
+        log.warning("Could not queue batch %s: %s", batch_id, error)
+        try:
+            ScoringBatch.objects.filter(pk=batch_id).delete()
+        except DatabaseError:
+            log.exception("Could not remove batch %s after the queue failed", batch_id)
+        raise QueueUnavailableError(QUEUE_UNAVAILABLE) from error
 
 
 def _insert_pending_scores(*, batch: ScoringBatch, scorer, trace_ids: list[str], now) -> int:

@@ -61,6 +61,21 @@ BATCH_404 = OpenApiResponse(
     ERROR.response,
     description="Unknown scorer, or none of the traces (or targets) is known.",
 )
+BATCH_503 = OpenApiResponse(
+    ERROR.response,
+    description="The task queue is unavailable: nothing was created (retry later, "
+    "after Retry-After seconds).",
+)
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description=(
+        "Any unique string (up to 255 characters), e.g. a UUID. A request repeated "
+        "with the same key by the same user returns the batch the first one started "
+        "(with `Idempotent-Replayed: true`) instead of starting another."
+    ),
+)
 
 
 def _plan_or_error(request: Request):
@@ -76,7 +91,14 @@ def _plan_or_error(request: Request):
 @extend_schema(
     summary="Score traces or spans with one or more scorers, in the background",
     request=BatchRequestSerializer,
-    responses={202: BatchStartedSerializer, 400: BATCH_400, 401: UNAUTHORIZED, 404: BATCH_404},
+    responses={
+        202: BatchStartedSerializer,
+        400: BATCH_400,
+        401: UNAUTHORIZED,
+        404: BATCH_404,
+        503: BATCH_503,
+    },
+    parameters=[IDEMPOTENCY_KEY],
 )
 class BatchCreateView(generics.GenericAPIView):
     """Start scoring traces or spans. Answers 202 at once; workers do the scoring.
@@ -90,18 +112,28 @@ class BatchCreateView(generics.GenericAPIView):
     def post(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > 255:
+            return Response(
+                {"detail": "The Idempotency-Key header takes at most 255 characters."}, status=400
+            )
         try:
-            batch = services.start_batch(**serializer.service_kwargs(), created_by=request.user)
+            batch = services.start_batch(
+                **serializer.service_kwargs(), created_by=request.user, idempotency_key=key
+            )
         except services.BatchError as error:
-            return Response({"detail": str(error)}, status=error.status_code)
+            headers = {"Retry-After": "10"} if error.status_code == 503 else None
+            return Response({"detail": str(error)}, status=error.status_code, headers=headers)
         body = {
             "message": started_message(batch.plan),
             "status": "initiated",
             "batchId": str(batch.pk),
             **plan_body(batch.plan),
         }
-        location = reverse("api-batch-detail", args=[batch.pk])
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+        headers = {"Location": reverse("api-batch-detail", args=[batch.pk])}
+        if batch.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
 
 
 @extend_schema(

@@ -41,10 +41,23 @@ class ScoringBatch(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The Idempotency-Key of the request that started it: a retry returns this batch.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "scoring batches"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["created_by", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="batch_unique_idempotency_key_per_user",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.scorer_id} × {self.trace_count} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -26,6 +26,8 @@ failing a Score for waiting its turn:
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 import socket
@@ -36,11 +38,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
+from redis.exceptions import RedisError
 
 from observability.choices import SpanType
 from observability.models import Span, Trace
@@ -48,6 +51,8 @@ from scoring.choices import ScopeType, ScoreSource, ScoreStatus
 from scoring.models import Score, ScoringBatch
 from scoring.scorers import registry
 from scoring.scorers.base import Scorer
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH_TRACES = 10_000
 MAX_BATCH_TARGETS = 50_000
@@ -80,6 +85,21 @@ class InvalidBatchError(BatchError):
 
 class NoKnownTracesError(BatchError):
     status_code = 404
+
+
+class QueueUnavailableError(BatchError):
+    """The task queue could not take the batch's tasks; the batch was removed again."""
+
+    status_code = 503
+
+
+QUEUE_UNAVAILABLE = (
+    "The task queue is unavailable, so scoring could not start; nothing was created. "
+    "Try again shortly."
+)
+# What queueing raises when the broker is away: Redis errors, socket errors, and
+# database errors for django-q2's ORM broker.
+BROKER_ERRORS = (RedisError, OSError, DatabaseError)
 
 
 def _clean_trace_ids(trace_ids: Any) -> list[str]:
@@ -367,6 +387,7 @@ def start_batch(
     scope_type: str = ScopeType.TRACE,
     span_type: str = "",
     created_by=None,
+    idempotency_key: str = "",
 ) -> ScoringBatch:
     """Start scoring traces or spans with one or more scorers; workers do the scoring.
 
@@ -376,7 +397,20 @@ def start_batch(
     subclass (with ``status_code``) for a request that cannot start. Repeats
     are scored once; unknown trace ids and targets are kept on the batch and
     not scored.
+
+    The tasks are queued once the batch is committed. If the task queue cannot
+    take them, the batch and its Scores are deleted again and
+    ``QueueUnavailableError`` (503) is raised: a retry never finds a duplicate.
+    With an ``idempotency_key``, a repeated request of the same user returns
+    the batch the first one started (``batch.replayed`` is True).
     """
+    user = created_by if getattr(created_by, "is_authenticated", False) else None
+    if idempotency_key and user is not None:
+        earlier = ScoringBatch.objects.filter(
+            created_by=user, idempotency_key=idempotency_key
+        ).first()
+        if earlier is not None:
+            return _replayed(earlier)
     plan = plan_batch(
         scorer_ids=scorer_ids if scorer_ids is not None else scorer_id,
         trace_ids=trace_ids,
@@ -385,20 +419,28 @@ def start_batch(
         span_type=span_type,
     )
     now = timezone.now()
-    first = plan.scorers[0]
-    batch = ScoringBatch.objects.create(
-        scorer_id=first.id,
-        scorer_name=", ".join(s.name for s in plan.scorers)[:1000],
-        scorer_ids=[s.id for s in plan.scorers],
-        scope_type=plan.scope_type,
-        span_type=plan.span_type,
-        trace_ids=plan.trace_ids,
-        unknown_trace_ids=plan.unknown_trace_ids,
-        unknown_targets=plan.unknown_targets,
-        trace_count=len(plan.trace_ids),
-        score_count=plan.score_count,
-        created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
-    )
+    # A savepoint only when a key could collide with a concurrent request's.
+    guard = transaction.atomic() if idempotency_key else contextlib.nullcontext()
+    try:
+        with guard:
+            batch = ScoringBatch.objects.create(
+                scorer_id=plan.scorers[0].id,
+                scorer_name=", ".join(s.name for s in plan.scorers)[:1000],
+                scorer_ids=[s.id for s in plan.scorers],
+                scope_type=plan.scope_type,
+                span_type=plan.span_type,
+                trace_ids=plan.trace_ids,
+                unknown_trace_ids=plan.unknown_trace_ids,
+                unknown_targets=plan.unknown_targets,
+                trace_count=len(plan.trace_ids),
+                score_count=plan.score_count,
+                created_by=user,
+                idempotency_key=idempotency_key if user is not None else "",
+            )
+    except IntegrityError:
+        # The same key in a request that got here first, at the same moment.
+        earlier = ScoringBatch.objects.get(created_by=user, idempotency_key=idempotency_key)
+        return _replayed(earlier)
     batch.plan = plan  # for the answer: per-scorer counts and skips
     skipped = 0
     for scorer in plan.scorers:
@@ -415,12 +457,30 @@ def start_batch(
             skipped += _skip_inapplicable(batch=batch, scorer=scorer, plan=plan, now=now)
     if skipped == plan.score_count:
         transaction.on_commit(lambda: finish_batch_if_done(batch_id=batch.pk))
-    elif plan.score_count - skipped <= DIRECT_ENQUEUE_LIMIT:
-        transaction.on_commit(lambda: enqueue_scores(batch_id=batch.pk))
     else:
-        transaction.on_commit(
-            lambda: async_task("scoring.tasks.enqueue_batch", str(batch.pk), group=str(batch.pk))
-        )
+        direct = plan.score_count - skipped <= DIRECT_ENQUEUE_LIMIT
+        transaction.on_commit(lambda: queue_batch_or_undo(batch_id=batch.pk, direct=direct))
+    batch.replayed = False
+    return batch
+
+
+def _replayed(batch: ScoringBatch) -> ScoringBatch:
+    """The batch an earlier request with the same Idempotency-Key started, for the answer."""
+    batch.replayed = True
+    batch.plan = BatchPlan(
+        scorers=[s for s in registry.all() if s.id in batch.all_scorer_ids],
+        scope_type=batch.scope_type,
+        span_type=batch.span_type,
+        trace_ids=list(batch.trace_ids),
+        unknown_trace_ids=list(batch.unknown_trace_ids),
+        unknown_targets=list(batch.unknown_targets),
+        target_count=(batch.score_count or batch.trace_count) // max(len(batch.all_scorer_ids), 1),
+        type_counts=dict(
+            Counter(
+                batch.scores.filter(scorer_id=batch.scorer_id).values_list("span_type", flat=True)
+            )
+        ),
+    )
     return batch
 
 
@@ -434,6 +494,28 @@ def _skip_inapplicable(*, batch: ScoringBatch, scorer: Scorer, plan: BatchPlan, 
                 batch=batch, scorer_id=scorer.id, span_type=kind
             ).update(status=ScoreStatus.SKIPPED, reason=reason, finished_at=now)
     return skipped
+
+
+def queue_batch_or_undo(*, batch_id, direct: bool) -> None:
+    """Queue a committed batch's tasks; if the queue is away, delete the batch and say so.
+
+    Small batches queue one task per Score from here; large ones one fan-out
+    task (``scoring.tasks.enqueue_batch``), so the request answers at once.
+    Tasks already queued for a batch that is then deleted find no Score and
+    do nothing.
+    """
+    try:
+        if direct:
+            enqueue_scores(batch_id=batch_id)
+        else:
+            async_task("scoring.tasks.enqueue_batch", str(batch_id), group=str(batch_id))
+    except BROKER_ERRORS as error:
+        log.warning("Could not queue batch %s: %s", batch_id, error)
+        try:
+            ScoringBatch.objects.filter(pk=batch_id).delete()
+        except DatabaseError:
+            log.exception("Could not remove batch %s after the queue failed", batch_id)
+        raise QueueUnavailableError(QUEUE_UNAVAILABLE) from error
 
 
 def _insert_pending_scores(

@@ -444,6 +444,9 @@ class Latency(Scorer):
         budget = float(budget)
         if data.duration_ms is None:
             raise ScorerError("The scored span has not ended, so it has no duration.")
+        if data.duration_ms < 0:
+            # Ingest rejects such spans; rows stored before it did may remain.
+            raise ScorerError("The scored span ends before it starts: its clock is wrong.")
         took = data.duration_ms
         value = 1.0 if took <= budget else budget / took
         verdict = "within" if took <= budget else "over"

@@ -83,11 +83,13 @@
     setTimeout(() => { const dialog = $("#score-modal"); if (dialog.open) dialog.close(); }, 1500);
   });
 
-  // Let htmx swap 4xx answers (form errors in the modal) instead of dropping them.
+  // Let htmx swap 4xx answers (form errors in the modal) and a 503 (the task
+  // queue is away: the modal says so) instead of dropping them.
   htmx.config.responseHandling = [
     { code: "204", swap: false },
     { code: "[23]..", swap: true },
     { code: "4..", swap: true, error: false },
+    { code: "503", swap: true, error: false },
     { code: "...", swap: false, error: true },
   ];
 

@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('observability', '0004_logrecord'),
-        ('scoring', '0004_score_claim_lease'),
+        ('scoring', '0005_batch_idempotency_key'),
     ]
 
     operations = [

@@ -35,5 +35,5 @@ class SecretSafeExceptionReporterFilter(SafeExceptionReporterFilter):
     def cleanse_setting(self, key: Any, value: Any) -> Any:
         cleansed = super().cleanse_setting(key, value)
         if isinstance(cleansed, str):
-            return mask_url_passwords(cleansed, self.cleansed_substitute)
+            return mask_url_passwords(str(cleansed), self.cleansed_substitute)
         return cleansed

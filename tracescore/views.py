@@ -10,7 +10,8 @@ from django.http import HttpRequest, JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from drf_spectacular.views import SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.renderers import JSONRenderer
 
 
 def database_answers(timeout: float) -> bool:
@@ -49,6 +50,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 def home(request: HttpRequest):
     return redirect("observability:trace-list")
+
+
+class ApiSchemaView(SpectacularAPIView):
+    """The OpenAPI schema (YAML, or JSON when asked); its errors are JSON, like the whole API."""
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
 
 
 # The split view serves its start-up script as a file (?script), which our CSP needs.

@@ -2,7 +2,8 @@
 
 Every deployment knob lives here and is documented in README.md:
 DATABASE_URL, REDIS_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, plus the
-TRACESCORE_* settings of the product itself.
+TRACESCORE_* settings of the product itself. The production security
+settings (cookies, proxy, HSTS, CSP, login throttling) are in docs/deploy.md.
 """
 
 import os

@@ -2,6 +2,7 @@
 
 import django_filters
 from django import forms
+from django.db.models import Exists, OuterRef, QuerySet
 
 from observability.choices import SpanType
 from scoring.choices import ScoreStatus
@@ -24,6 +25,12 @@ class StorableDateTimeField(forms.DateTimeField):
 
 class StorableDateTimeFilter(django_filters.DateTimeFilter):
     field_class = StorableDateTimeField
+
+
+def traces_scored_by(traces: QuerySet, scorer_id: str) -> QuerySet:
+    """The trace list's ``scored_by`` filter: traces with at least one score from the scorer."""
+    scores = Score.objects.filter(trace_id=OuterRef("trace_id"), scorer_id=scorer_id)
+    return traces.filter(Exists(scores))
 
 
 class ScoreFilter(django_filters.FilterSet):

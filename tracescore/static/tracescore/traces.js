@@ -83,6 +83,11 @@
     setTimeout(() => { const dialog = $("#score-modal"); if (dialog.open) dialog.close(); }, 1500);
   });
 
+  // The modal asks for the selection's size (sent here, not by hx-vals "js:", which needs eval).
+  document.addEventListener("htmx:configRequest", (event) => {
+    if (event.detail.elt.id === "score-selected") event.detail.parameters.count = selected.size;
+  });
+
   // Let htmx swap 4xx answers (form errors in the modal) and a 503 (the task
   // queue is away: the modal says so) instead of dropping them.
   htmx.config.responseHandling = [

@@ -21,6 +21,7 @@ it is given: ``Authorization: Bearer <token>`` is accepted here as well as
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -46,6 +47,20 @@ class BearerTokenAuthentication(TokenAuthentication):
     """DRF tokens sent as ``Authorization: Bearer <token>``, as Mastra's clients are set up."""
 
     keyword = "Bearer"
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """The schema's name for it (DRF's own token scheme is ``tokenAuth``)."""
+
+    target_class = BearerTokenAuthentication
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A DRF token sent as `Authorization: Bearer <token>`.",
+        }
 
 
 AUTHENTICATION = [BearerTokenAuthentication, *APIView.authentication_classes]

@@ -6,6 +6,7 @@ listens: what django-q2 sees when Redis is down.
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -49,7 +50,12 @@ def test_run_scorer_in_the_modal_says_the_queue_is_away_and_starts_nothing(
     trace = agent_trace()
     response = alice_client.post(
         "/batches/new/",
-        {"scorer_id": "completeness", "trace_ids": [trace.trace_id]},
+        {
+            "selection": json.dumps({"traceIds": [trace.trace_id]}),
+            "scorer_ids": ["completeness"],
+            "scope": "trace",
+            "action": "run",
+        },
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 503

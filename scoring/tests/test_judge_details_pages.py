@@ -86,9 +86,7 @@ def test_a_failed_judge_shows_the_answer_it_could_not_parse(alice_client, judge,
     assert EVIL not in html
 
 
-def test_the_results_page_and_batch_progress_total_the_judge_cost(
-    alice_client, judge, sync_tasks
-):
+def test_the_results_page_and_batch_progress_total_the_judge_cost(alice_client, judge, sync_tasks):
     judge.default = Reply(json.dumps({"opinions": []}), input_tokens=1000, output_tokens=100)
     first = run_batch(agent_trace(), sync_tasks, "bias")
     run_batch(agent_trace(), sync_tasks, "bias")

@@ -288,18 +288,20 @@ class JudgeRun:
         structured = self.base_url not in NO_STRUCTURED_OUTPUT
         started = time.perf_counter()
         try:
-            completion = self._create(messages, schema if structured else None)
-        except (openai.BadRequestError, openai.UnprocessableEntityError):
-            if not structured:
-                raise
-            # The endpoint does not take a JSON schema: ask in plain JSON from now on.
-            NO_STRUCTURED_OUTPUT.add(self.base_url)
-            completion = self._create(messages, None)
+            try:
+                completion = self._create(messages, schema if structured else None)
+            except (openai.BadRequestError, openai.UnprocessableEntityError):
+                # Refused, perhaps for the JSON schema: ask in plain JSON. If that is
+                # answered, the schema was the trouble: plain JSON from now on.
+                structured = False
+                completion = self._create(messages, None)
+                NO_STRUCTURED_OUTPUT.add(self.base_url)
         finally:
             step["latency_ms"] = round(
                 step["latency_ms"] + (time.perf_counter() - started) * 1000, 1
             )
         step["calls"] += 1
+        step["structured_output"] = structured
         choices = completion.choices or []
         raw = (choices[0].message.content or "") if choices else ""
         model = completion.model or self.model

@@ -376,6 +376,15 @@ def test_an_endpoint_without_structured_output_is_asked_in_plain_json(judge, dat
     assert "response_format" in judge.requests[0].body
     assert all("response_format" not in r.body for r in judge.requests[1:])
     assert result.details["structured_output"] is False
+    assert [s["structured_output"] for s in result.details["steps"]] == [False, False]
+
+
+def test_a_request_refused_with_and_without_a_schema_fails_and_keeps_structured_output(judge, data):
+    judge.replies = [Reply(status=400), Reply(status=400)]
+    with pytest.raises(ScorerError, match="answered HTTP 400"):
+        registry.get("answer-relevancy").score(data)
+    assert len(judge.requests) == 2
+    assert judge.base_url not in NO_STRUCTURED_OUTPUT
 
 
 # --- cost ----------------------------------------------------------------------------

@@ -235,7 +235,7 @@ class AnswerRelevancy(LLMJudge):
     description = "LLM judge: share of the answer's statements that address the user's question."
     uncertainty_weight = 0.3
 
-    def judge(self, run, data):
+    def judge(self, run: JudgeRun, data: ScoringInput) -> tuple[float, str]:
         answer = answer_of(data)
         statements = self.extract(
             run, STATEMENTS_PROMPT.format(text=block("Text", answer)), Statements, "statements"
@@ -269,11 +269,11 @@ class Faithfulness(LLMJudge):
     name = "Faithfulness"
     description = "LLM judge: share of the answer's claims supported by what tools returned."
 
-    def check(self, data):
+    def check(self, data: ScoringInput) -> None:
         answer_of(data)
         required_context(data)
 
-    def judge(self, run, data):
+    def judge(self, run: JudgeRun, data: ScoringInput) -> tuple[float, str]:
         claims = self.extract(
             run, CLAIMS_PROMPT.format(text=block("Text", answer_of(data))), Claims, "claims"
         )
@@ -306,11 +306,11 @@ class Hallucination(LLMJudge):
     )
     higher_is_better = False
 
-    def check(self, data):
+    def check(self, data: ScoringInput) -> None:
         answer_of(data)
         required_context(data)
 
-    def judge(self, run, data):
+    def judge(self, run: JudgeRun, data: ScoringInput) -> tuple[float, str]:
         claims = self.extract(
             run, CLAIMS_PROMPT.format(text=block("Text", answer_of(data))), Claims, "claims"
         )
@@ -344,7 +344,7 @@ class Toxicity(LLMJudge):
     description = "LLM judge: share of the answer's statements that are toxic (lower is better)."
     higher_is_better = False
 
-    def judge(self, run, data):
+    def judge(self, run: JudgeRun, data: ScoringInput) -> tuple[float, str]:
         statements = self.extract(
             run,
             STATEMENTS_PROMPT.format(text=block("Text", answer_of(data))),
@@ -376,7 +376,7 @@ class Bias(LLMJudge):
     description = "LLM judge: share of the answer's opinions that are biased (lower is better)."
     higher_is_better = False
 
-    def judge(self, run, data):
+    def judge(self, run: JudgeRun, data: ScoringInput) -> tuple[float, str]:
         prompt = (
             "List the opinions the text below states as its own. Undisputed facts and claims "
             "are not opinions, nor are wrong facts; subjective observations are. An opinion "
@@ -452,14 +452,14 @@ class PromptAlignment(LLMJudge):
     )
     weights = {"intent": 0.4, "requirements": 0.3, "completeness": 0.2, "appropriateness": 0.1}
 
-    def check(self, data):
+    def check(self, data: ScoringInput) -> None:
         answer_of(data)
         if not data.system_prompt.strip() and not data.question.strip():
             raise ScorerError(
                 "The trace has no system prompt or question to check the answer against."
             )
 
-    def judge(self, run, data):
+    def judge(self, run: JudgeRun, data: ScoringInput) -> tuple[float, str]:
         sources = (
             block("System prompt", data.system_prompt)
             + "\n\n"
@@ -557,14 +557,14 @@ class AnswerSimilarity(LLMJudge):
     contradiction_penalty = 1.0
     extra_penalty, extra_penalty_cap = 0.05, 0.2
 
-    def check(self, data):
+    def check(self, data: ScoringInput) -> None:
         answer_of(data)
         if not expected_output(data):
             raise ScorerError(
                 "The trace has no expected output in its metadata (metadata.expected_output)."
             )
 
-    def judge(self, run, data):
+    def judge(self, run: JudgeRun, data: ScoringInput) -> tuple[float, str]:
         expected = expected_output(data)
         prompt = (
             "Split both texts below into semantic units: each one fact, idea or piece of "
@@ -638,11 +638,11 @@ class ContextRelevance(LLMJudge):
     unused_penalty = 0.1
     missing_penalty, missing_penalty_cap = 0.15, 0.5
 
-    def check(self, data):
+    def check(self, data: ScoringInput) -> None:
         answer_of(data)
         required_context(data)
 
-    def judge(self, run, data):
+    def judge(self, run: JudgeRun, data: ScoringInput) -> tuple[float, str]:
         pieces = required_context(data)
         prompt = (
             "For each numbered piece of context (tool and retrieval output), in order, rate how "
@@ -702,11 +702,11 @@ class ContextPrecision(LLMJudge):
         "LLM judge: were the useful pieces of context retrieved first, and useless ones not at all?"
     )
 
-    def check(self, data):
+    def check(self, data: ScoringInput) -> None:
         answer_of(data)
         required_context(data)
 
-    def judge(self, run, data):
+    def judge(self, run: JudgeRun, data: ScoringInput) -> tuple[float, str]:
         pieces = required_context(data)
         target = expected_output(data)
         aim = "the expected output" if target else "the answer"
@@ -782,14 +782,14 @@ class NoiseSensitivity(LLMJudge):
                 return plain_text(data.metadata[key]).strip()
         return ""
 
-    def check(self, data):
+    def check(self, data: ScoringInput) -> None:
         answer_of(data)
         if not self.baseline(data):
             raise ScorerError(
                 "The trace has no baseline answer in its metadata (metadata.baseline_response)."
             )
 
-    def judge(self, run, data):
+    def judge(self, run: JudgeRun, data: ScoringInput) -> tuple[float, str]:
         original = data.metadata.get("original_query") or data.metadata.get("baseline_query")
         noise = data.metadata.get("noise_type") or "not stated"
         prompt = (
@@ -874,11 +874,11 @@ class LLMToolCallAccuracy(LLMJudge):
     name = "Tool-call accuracy (LLM)"
     description = "LLM judge: was each tool the agent called the right one for the request?"
 
-    def check(self, data):
+    def check(self, data: ScoringInput) -> None:
         if not data.question.strip():
             raise ScorerError("The trace has no user request to judge the tool calls against.")
 
-    def judge(self, run, data):
+    def judge(self, run: JudgeRun, data: ScoringInput) -> tuple[float, str]:
         calls = [
             f"{call.name}({plain_text(call.arguments).replace(chr(10), '; ')[:300]})"
             for call in data.tool_calls
@@ -924,8 +924,6 @@ class Verdict(BaseModel):
 class TemplateJudge(LLMJudge):
     """A judge defined in settings: a prompt template and a rubric, one step."""
 
-    version = "1"
-
     def __init__(self, judge_id: str, spec: dict[str, Any]):
         if "prompt" not in spec:
             from django.core.exceptions import ImproperlyConfigured
@@ -961,10 +959,10 @@ class TemplateJudge(LLMJudge):
             + '\n\nReply as {"score": <number from 0 to 1>, "reason": "<one or two sentences>"}.'
         )
 
-    def check(self, data):
+    def check(self, data: ScoringInput) -> None:
         self.prompt(data)
 
-    def judge(self, run, data):
+    def judge(self, run: JudgeRun, data: ScoringInput) -> tuple[float, str]:
         verdict = run.ask("verdict", self.prompt(data), Verdict)
         return verdict.score, verdict.reason.strip() or "The judge gave no reason."
 

@@ -18,10 +18,17 @@ slow client holds a few kilobytes of memory, never a worker (docs/deploy.md).
 from __future__ import annotations
 
 import os
+import warnings
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracescore.settings")
+
+# WhiteNoise serves static files with a file iterator that Django, under ASGI,
+# reads in a thread: correct, but Django warns on every file served.
+warnings.filterwarnings(
+    "ignore", message="StreamingHttpResponse must consume synchronous iterators"
+)
 
 
 def _header(headers, name: bytes) -> bytes | None:

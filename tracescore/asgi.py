@@ -107,7 +107,11 @@ def replay(chunks: list[bytes], receive):
 def _application():
     django_app = get_asgi_application()
     from django.conf import settings
+    from django.urls import get_resolver
 
+    # Import every view now, while the process boots, not during its first
+    # request (which would otherwise wait for it, on every new process).
+    get_resolver().url_patterns  # noqa: B018
     return BoundedBody(django_app, settings.TRACESCORE_INGEST_MAX_BODY_BYTES)
 
 

@@ -134,7 +134,10 @@ DEFAULT_SQLITE_PATH = BASE_DIR / "db.sqlite3"
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        # 0: a connection per request, closed when it ends. The web server runs
+        # each request's view in a thread of its own (ASGI), where a persistent
+        # connection would never be reused (docs/deploy.md).
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
         conn_health_checks=True,
     )
 }

@@ -66,15 +66,12 @@ def wait_until_up(url: str, process: subprocess.Popen, log_path: Path, seconds: 
 
 
 @contextlib.contextmanager
-def run_gunicorn(log_path: Path, *, workers: int = 2, **extra_env: str):
-    """The production command on the test database; yields a LiveServer, SIGKILLs it afterwards."""
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "true", **extra_env}
+def run_server(command: list[str], log_path: Path, port: int, env: dict[str, str]):
+    """Start ``command`` (a server on ``port``) in its own process group, wait until it
+    answers, yield a LiveServer, and SIGKILL the whole group afterwards."""
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            gunicorn_command(
-                f"127.0.0.1:{port}", workers=workers, bin_dir=Path(sys.executable).parent
-            ),
+            command,
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -87,6 +84,30 @@ def run_gunicorn(log_path: Path, *, workers: int = 2, **extra_env: str):
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def run_gunicorn(log_path: Path, *, workers: int = 2, **extra_env: str):
+    """The production command on the test database; yields a LiveServer, SIGKILLs it afterwards."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "true", **extra_env}
+    command = gunicorn_command(
+        f"127.0.0.1:{port}", workers=workers, bin_dir=Path(sys.executable).parent
+    )
+    with run_server(command, log_path, port, env) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def run_make_start(log_path: Path):
+    """``manage.py start`` (what ``make run`` runs: web server and worker) on the test database."""
+    from tests.worker import worker_env
+
+    port = free_port()
+    env = worker_env(DATABASE_URL=database_url(), DEBUG="true")
+    command = [sys.executable, "manage.py", "start", f"127.0.0.1:{port}"]
+    with run_server(command, log_path, port, env) as server:
+        yield server
 
 
 @pytest.fixture

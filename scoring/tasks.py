@@ -103,6 +103,7 @@ def score_trace(score_id: int) -> str:
         outcome.skipped, outcome.reason = True, str(skip)
     except (ScorerError, ScorerTimeout, registry.UnknownScorer) as error:
         outcome.error = str(error)
+        outcome.details = dict(getattr(error, "details", None) or {})
     except Exception as error:
         log.exception("Scorer %s failed on score %s", score.scorer_id, score_id)
         outcome.error = f"The scorer crashed: {type(error).__name__}: {error}"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 from django.core.paginator import Paginator
-from django.db.models import Avg, Q
+from django.db.models import Avg, FloatField, Q, Sum
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -21,6 +23,11 @@ from scoring.scorers import registry
 from scoring.stats import histogram, scorer_rows
 
 RESULTS_PAGE_SIZE = 50
+
+
+def judge_cost() -> Sum:
+    """The total of the judges' costs (``details.cost_usd``) over some Scores."""
+    return Sum(Cast(KT("details__cost_usd"), FloatField()))
 
 
 @require_GET
@@ -48,6 +55,7 @@ def scorer_results(request: HttpRequest, scorer_id: str) -> HttpResponse:
         b["x"], b["y"] = i * 30, round(95 - b["h"], 1)
     summary = results.aggregate(
         mean=Avg("score", filter=Q(status=ScoreStatus.SUCCEEDED)),
+        cost=judge_cost(),
     )
     context = {
         "scorer": scorer,
@@ -60,6 +68,8 @@ def scorer_results(request: HttpRequest, scorer_id: str) -> HttpResponse:
         "low": low,
         "high": high,
         "mean": summary["mean"],
+        "cost": summary["cost"],
+        "is_judge": (scorer.kind == "llm") if scorer else summary["cost"] is not None,
         "total": page.paginator.count,
     }
     template = "scoring/scorer_results.html"
@@ -159,10 +169,17 @@ def batch_progress(request: HttpRequest, batch_id) -> HttpResponse:
     names = {s.id: s.name for s in registry.all()}
     for row in per_scorer:
         row["name"] = names.get(row["scorer_id"], row["scorer_id"])
+    cost = batch.scores.aggregate(cost=judge_cost())["cost"]
     response = render(
         request,
         "scoring/batch_progress.html",
-        {"batch": batch, "progress": progress, "done": done, "per_scorer": per_scorer},
+        {
+            "batch": batch,
+            "progress": progress,
+            "done": done,
+            "per_scorer": per_scorer,
+            "cost": cost,
+        },
     )
     if done and request.GET.get("poll"):
         response["HX-Trigger"] = json.dumps({"batchFinished": {"batchId": str(batch.pk)}})

@@ -224,7 +224,8 @@ def test_a_judge_batch_queued_far_longer_than_the_stale_window_ends_with_one_cal
     stale_window = 1.0
     traces = [agent_trace(answer=f"Your order {i} shipped yesterday.") for i in range(count)]
     with (
-        FakeOpenAI(default=Reply('{"score": 1, "reason": "Fine."}', delay=0.02)) as judge,
+        # Bias makes one call when the answer states no opinions: one call per Score.
+        FakeOpenAI(default=Reply('{"opinions": []}', delay=0.02)) as judge,
         run_worker(
             tmp_path / "worker.log",
             TRACESCORE_JUDGE_BASE_URL=judge.base_url,
@@ -239,7 +240,7 @@ def test_a_judge_batch_queued_far_longer_than_the_stale_window_ends_with_one_cal
         status, body = call(
             "POST",
             "/api/trace-scorers/batch",
-            {"scorerId": "answer-relevancy", "traceIds": [t.trace_id for t in traces]},
+            {"scorerId": "bias", "traceIds": [t.trace_id for t in traces]},
         )
         assert status == 202 and body["traceCount"] == count
         batch = ScoringBatch.objects.get(pk=body["batchId"])

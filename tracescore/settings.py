@@ -6,6 +6,7 @@ TRACESCORE_* settings of the product itself. The production security
 settings (cookies, proxy, HSTS, CSP, login throttling) are in docs/deploy.md.
 """
 
+import json
 import os
 import secrets
 from datetime import timedelta
@@ -133,7 +134,10 @@ DEFAULT_SQLITE_PATH = BASE_DIR / "db.sqlite3"
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        # 0: a connection per request, closed when it ends. The web server runs
+        # each request's view in a thread of its own (ASGI), where a persistent
+        # connection would never be reused (docs/deploy.md).
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
         conn_health_checks=True,
     )
 }
@@ -290,6 +294,46 @@ TRACESCORE_JUDGE_TIMEOUT = env_float("TRACESCORE_JUDGE_TIMEOUT", 15)
 TRACESCORE_JUDGE_MAX_RETRIES = env_int("TRACESCORE_JUDGE_MAX_RETRIES", 2)
 # Judges defined without Python: {"id": {"name", "description", "prompt", "rubric"}}.
 TRACESCORE_CUSTOM_JUDGES: dict = {}
+# What a judge's tokens cost, in US dollars per million tokens, by model name (a
+# dated model such as gpt-4o-mini-2024-07-18 takes the price of its longest
+# listed prefix). TRACESCORE_JUDGE_PRICES, a JSON object of the same shape,
+# adds models or overrides these: {"my-model": {"input": 0.2, "output": 0.8}}.
+TRACESCORE_JUDGE_PRICES: dict[str, dict[str, float]] = {
+    "gpt-5": {"input": 1.25, "output": 10.0},
+    "gpt-5-mini": {"input": 0.25, "output": 2.0},
+    "gpt-5-nano": {"input": 0.05, "output": 0.4},
+    "gpt-4.1": {"input": 2.0, "output": 8.0},
+    "gpt-4.1-mini": {"input": 0.4, "output": 1.6},
+    "gpt-4.1-nano": {"input": 0.1, "output": 0.4},
+    "gpt-4o": {"input": 2.5, "output": 10.0},
+    "gpt-4o-mini": {"input": 0.15, "output": 0.6},
+    "gpt-4-turbo": {"input": 10.0, "output": 30.0},
+    "gpt-3.5-turbo": {"input": 0.5, "output": 1.5},
+    "o3": {"input": 2.0, "output": 8.0},
+    "o3-mini": {"input": 1.1, "output": 4.4},
+    "o4-mini": {"input": 1.1, "output": 4.4},
+}
+
+
+def _judge_prices(text: str) -> dict[str, dict[str, float]]:
+    try:
+        prices = json.loads(text)
+        if not isinstance(prices, dict):
+            raise ValueError("not a JSON object")
+        return {
+            str(model): {"input": float(price["input"]), "output": float(price["output"])}
+            for model, price in prices.items()
+        }
+    except (ValueError, TypeError, KeyError) as error:
+        raise ImproperlyConfigured(
+            "TRACESCORE_JUDGE_PRICES must be a JSON object of "
+            '{"model": {"input": <USD per 1M tokens>, "output": <USD per 1M tokens>}}: '
+            f"{error}"
+        ) from None
+
+
+if os.environ.get("TRACESCORE_JUDGE_PRICES", "").strip():
+    TRACESCORE_JUDGE_PRICES |= _judge_prices(os.environ["TRACESCORE_JUDGE_PRICES"])
 
 LOGGING = {
     "version": 1,

@@ -60,6 +60,18 @@ ANSWER_SPANS = frozenset({"agent_run", "workflow_run", "llm_generation"})
 RUN_SPANS = frozenset({"agent_run", "workflow_run", "workflow_step"})
 
 
+class ScorerFailure(ScorerError):
+    """A ScorerError that keeps what the run found before it failed.
+
+    ``details`` (a judge's steps so far, the raw answer that could not be
+    parsed…) is stored on the failed Score, so a person can see why.
+    """
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.details = details or {}
+
+
 @dataclass(frozen=True)
 class ToolCall:
     """One tool call of the trace, in the order the calls started."""

@@ -1,10 +1,13 @@
-"""Scores on the trace page, per span: ``{% load scoring_tags %}``.
+"""Template helpers of scores: judge details (tokens, cost) and scores per span.
 
-The trace page belongs to ``observability``, which must not import ``scoring``;
-its template loads these tags instead, so the scores come from here.
+``{% load scoring_tags %}``: the trace page belongs to ``observability``, which
+must not import ``scoring``; its template loads these tags instead, so the
+scores per span come from here. Everything they return is escaped.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django import template
 
@@ -12,6 +15,37 @@ from scoring.models import Score
 from scoring.scorers import registry
 
 register = template.Library()
+
+
+@register.filter
+def usd(value: Any) -> str:
+    """A cost in US dollars; small costs keep their significant digits."""
+    if value is None or value == "":
+        return "cost unknown"
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return "cost unknown"
+    if value == 0:
+        return "$0"
+    if value < 0.01:
+        return f"${value:.6f}".rstrip("0")
+    return f"${value:,.2f}"
+
+
+@register.filter
+def tokens(usage: Any) -> str:
+    """``{"prompt_tokens", "completion_tokens"}`` as "1,200 in + 80 out tokens"."""
+    if not isinstance(usage, dict):
+        return "tokens unknown"
+    sent, received = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if sent is None and received is None:
+        return "tokens unknown"
+
+    def count(value: Any) -> str:
+        return "?" if value is None else f"{int(value):,}"
+
+    return f"{count(sent)} in + {count(received)} out tokens"
 
 
 def _with_direction(scores: list[Score]) -> list[Score]:

@@ -146,8 +146,21 @@ class LogRecordSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class TreeSpanSerializer(SpanSerializer):
+    """A span placed in its trace's tree."""
+
+    depth = serializers.IntegerField(help_text="0 for a root, its parent's depth + 1 otherwise.")
+
+    class Meta(SpanSerializer.Meta):
+        fields = [*SpanSerializer.Meta.fields, "depth"]
+        read_only_fields = fields
+
+
 class TraceDetailSerializer(TraceSerializer):
-    """A trace with every span, in start order, and its log records, in time order."""
+    """A trace with one page of its spans, in tree order, and their log records, in time order.
+
+    The view sets ``page_spans``, ``page_logs`` and ``next_page`` on the trace.
+    """
 
     rootSpanId = serializers.CharField(
         source="root_span_id", help_text="Empty until the root span has arrived."
@@ -157,9 +170,23 @@ class TraceDetailSerializer(TraceSerializer):
         source="error_message", help_text="The first failing span's message."
     )
     serviceName = serializers.CharField(source="service_name")
-    spans = SpanSerializer(many=True, read_only=True)
+    spans = TreeSpanSerializer(
+        source="page_spans",
+        many=True,
+        read_only=True,
+        help_text="A page of the trace's spans, in tree order (parents first, siblings by start).",
+    )
     logs = LogRecordSerializer(
-        many=True, read_only=True, help_text="The trace's OTLP log records, in time order."
+        source="page_logs",
+        many=True,
+        read_only=True,
+        help_text="The OTLP log records of the page's spans, in time order; the first page "
+        "also has the trace's logs of no span or of a span not in the trace.",
+    )
+    next = serializers.URLField(
+        source="next_page",
+        allow_null=True,
+        help_text="The next page of spans (same trace); null on the last page.",
     )
 
     class Meta(TraceSerializer.Meta):
@@ -171,6 +198,7 @@ class TraceDetailSerializer(TraceSerializer):
             "serviceName",
             "spans",
             "logs",
+            "next",
         ]
         read_only_fields = fields
 

@@ -214,8 +214,9 @@ def main() -> None:
         "detail 100,000-span trace (first 500 spans)": f"/traces/{huge_id}/",
         "detail 100,000-span trace, ?span= at 75,000": f"/traces/{huge_id}/?span={deep_span}",
         "detail 100,000-span trace, htmx load more": f"/traces/{huge_id}/?offset=50000&part=spans",
-        "api 100,000-span trace (first 1,000 spans)": f"/api/traces/{huge_id}",
+        "api 100,000-span trace (first 500 spans)": f"/api/traces/{huge_id}",
         "api 100,000-span trace, offset 50,000": f"/api/traces/{huge_id}?offset=50000",
+        "api 100,000-span trace, pageSize=1000": f"/api/traces/{huge_id}?pageSize=1000",
     }
     print(f"\n{'page':45} {'p50 ms':>8} {'p95 ms':>8}")
     for label, url in cases.items():

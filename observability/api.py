@@ -21,6 +21,7 @@ from observability.spantree import read_spans, read_tree
 
 # Spans per page of GET /api/traces/<traceId>: the most, and the default.
 MAX_SPAN_PAGE_SIZE = 1000
+SPAN_PAGE_SIZE = 500
 
 UNAUTHORIZED = OpenApiResponse(
     TraceErrorSerializer,
@@ -74,8 +75,8 @@ class SpanPageQuerySerializer(serializers.Serializer):
     pageSize = serializers.IntegerField(  # noqa: N815 - API is camelCase
         min_value=1,
         max_value=MAX_SPAN_PAGE_SIZE,
-        default=MAX_SPAN_PAGE_SIZE,
-        help_text=f"Spans per page, 1 to {MAX_SPAN_PAGE_SIZE} (default {MAX_SPAN_PAGE_SIZE}).",
+        default=SPAN_PAGE_SIZE,
+        help_text=f"Spans per page, 1 to {MAX_SPAN_PAGE_SIZE} (default {SPAN_PAGE_SIZE}).",
     )
 
 

@@ -1,6 +1,7 @@
 """Output serializers of the trace API (camelCase, read-only)."""
 
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -147,13 +148,54 @@ class LogRecordSerializer(serializers.ModelSerializer):
 
 
 class TreeSpanSerializer(SpanSerializer):
-    """A span placed in its trace's tree."""
+    """A span placed in its trace's tree.
+
+    A page holds up to 1,000 spans, so ``to_representation`` builds each one
+    directly instead of field by field, which costs several times as much; a
+    test holds its output equal to ``SpanSerializer``'s.
+    """
 
     depth = serializers.IntegerField(help_text="0 for a root, its parent's depth + 1 otherwise.")
 
     class Meta(SpanSerializer.Meta):
         fields = [*SpanSerializer.Meta.fields, "depth"]
         read_only_fields = fields
+
+    def to_representation(self, span: Span) -> dict:
+        # Looked up once per page: the current time zone is a thread-local read.
+        if not hasattr(self, "_zone"):
+            self._zone = timezone.get_current_timezone()
+        zone = self._zone
+
+        def when(value):
+            if value is None:
+                return None
+            text = value.astimezone(zone).isoformat()
+            return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+        def number(value):
+            return None if value is None else int(value)
+
+        return {
+            "spanId": span.span_id,
+            "parentSpanId": span.parent_span_id,
+            "name": span.name,
+            "spanType": span.span_type,
+            "status": span.status,
+            "errorMessage": span.error_message,
+            "startedAt": when(span.started_at),
+            "endedAt": when(span.ended_at),
+            "durationMs": None if span.duration_ms is None else round(float(span.duration_ms), 1),
+            "input": span.input,
+            "output": span.output,
+            "attributes": span.attributes,
+            "events": span.events,
+            "resource": span.resource,
+            "model": span.model,
+            "inputTokens": number(span.input_tokens),
+            "outputTokens": number(span.output_tokens),
+            "depth": span.depth,
+        }
 
 
 class TraceDetailSerializer(TraceSerializer):

@@ -11,7 +11,14 @@ from django.views.decorators.http import require_GET
 from observability.filters import TraceFilter
 from observability.models import LogRecord, Span, Trace
 from observability.pagination import InvalidCursor, TraceCursor, page_of
-from observability.spantree import TreeOrder, read_spans, read_tree, stray_holder
+from observability.spantree import (
+    SpanLine,
+    TreeOrder,
+    read_lines,
+    read_spans,
+    read_tree,
+    stray_holder,
+)
 from scoring.models import Score
 from scoring.scorers import registry
 
@@ -71,7 +78,7 @@ MAX_INDENT = 24
 class SpanRow:
     """A span placed in the tree (depth) and on the timeline (offset and width, in %)."""
 
-    span: Span
+    span: SpanLine
     depth: int
     offset: float
     width: float
@@ -85,7 +92,7 @@ class SpanRow:
         return self.depth > MAX_INDENT
 
 
-def waterfall(placed: list[tuple[Span, int]], trace: Trace) -> list[SpanRow]:
+def waterfall(placed: list[tuple[SpanLine, int]], trace: Trace) -> list[SpanRow]:
     """Timeline bars for spans already in tree order, scaled to the whole trace's time range."""
     start = trace.started_at or (placed[0][0].started_at if placed else None)
     total_ms = max(trace.duration_ms or 0.0, 1.0)
@@ -131,11 +138,11 @@ def span_panel(request: HttpRequest, trace: Trace, requested: str) -> HttpRespon
     return render(request, "observability/trace_detail.html#span-panel", context)
 
 
-def span_page_context(trace: Trace, tree: TreeOrder, offset: int, spans: list[Span]) -> dict:
+def span_page_context(trace: Trace, tree: TreeOrder, offset: int) -> dict:
     """The waterfall rows of one page of spans, and the links to the pages around it."""
     page = tree.page(offset, SPANS_PER_PAGE)
-    by_id = {s.span_id: s for s in spans}
-    rows = waterfall([(by_id[i], depth) for i, depth in page if i in by_id], trace)
+    lines = read_lines(trace, [span_id for span_id, _ in page])
+    rows = waterfall([(lines[i], depth) for i, depth in page if i in lines], trace)
     end = offset + len(page)
     return {
         "rows": rows,
@@ -187,22 +194,19 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
         # A link to a span opens the page of spans it is on.
         at = tree.position(requested)
         offset = at - at % SPANS_PER_PAGE if at is not None else 0
-    page_ids = [span_id for span_id, _ in tree.page(offset, SPANS_PER_PAGE)]
     if request.htmx and part == "spans":
-        spans = read_spans(trace, page_ids)
         context = {"trace": trace, "selected_id": requested}
-        context |= span_page_context(trace, tree, offset, spans)
+        context |= span_page_context(trace, tree, offset)
         return render(request, template + "#span-rows", context)
     holder = stray_holder(trace, tree.earliest)
-    spans = read_spans(trace, [*page_ids, requested, holder or ""])
-    by_id = {s.span_id: s for s in spans}
+    by_id = {s.span_id: s for s in read_spans(trace, [requested, holder or ""])}
     selected = by_id.get(requested) or by_id.get(holder)
     context = {
         "trace": trace,
         "selected": selected,
         "selected_id": selected.span_id if selected else "",
         "logs": span_logs(trace, selected, holder),
-        **span_page_context(trace, tree, offset, spans),
+        **span_page_context(trace, tree, offset),
         **scores_context(trace),
     }
     return render(request, template, context)

@@ -192,11 +192,12 @@ def test_the_pages_of_a_big_trace_cost_a_fixed_number_of_queries(
     trace = wide_trace(children)
     url = f"/traces/{trace.trace_id}/"
     step = trace.spans.get(name="step 2")
-    # session, user, trace, span tree (ids and parents), the page's spans, the panel's logs, scores
-    with django_assert_num_queries(7):
+    # session, user, trace, span tree (ids and parents), the selected span (and the root), the
+    # panel's logs, the page's rows, scores
+    with django_assert_num_queries(8):
         alice_client.get(url)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         alice_client.get(f"{url}?offset=0&span={step.span_id}")
-    # htmx "Load more spans": session, user, trace, span tree, the page's spans
+    # htmx "Load more spans": session, user, trace, span tree, the page's rows
     with django_assert_num_queries(5):
         alice_client.get(f"{url}?offset=0&part=spans", HTTP_HX_REQUEST="true")

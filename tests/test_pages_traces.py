@@ -237,9 +237,9 @@ def test_the_detail_page_runs_a_fixed_number_of_queries_whatever_the_number_of_s
     for _ in range(size):
         add_score(trace)
     url = f"/traces/{trace.trace_id}/"
-    # session, user, trace, span tree (ids and parents), the page's spans, the panel's logs,
-    # scores
-    with django_assert_num_queries(7):
+    # session, user, trace, span tree (ids and parents), the selected span (and the root), the
+    # panel's logs, the page's rows, scores
+    with django_assert_num_queries(8):
         page = alice_client.get(url).content.decode()
     assert page.count('class="log-record') == size
     # htmx span click: session, user, trace, the span (and the root), the panel's logs

@@ -2,6 +2,7 @@
 
 import pytest
 
+from observability.models import Trace
 from tests.factories import add_log, chain_trace, wide_trace
 
 pytestmark = pytest.mark.django_db
@@ -18,18 +19,25 @@ def pages(api_client, url: str) -> list[dict]:
     return bodies
 
 
-def test_a_big_trace_comes_in_pages_of_1000_spans_with_a_next_link(api_client):
+def test_a_big_trace_comes_in_pages_of_500_spans_with_a_next_link(api_client):
     trace = wide_trace(1_200)
-    first, second = pages(api_client, f"/api/traces/{trace.trace_id}")
+    first, second, third = pages(api_client, f"/api/traces/{trace.trace_id}")
     assert first["spanCount"] == 1_201
-    assert len(first["spans"]) == 1_000
-    assert first["next"] == f"http://testserver/api/traces/{trace.trace_id}?offset=1000"
-    assert len(second["spans"]) == 201
-    assert second["next"] is None
-    assert second["traceId"] == trace.trace_id and second["name"] == "wide-root"
-    names = [s["name"] for body in (first, second) for s in body["spans"]]
+    assert [len(b["spans"]) for b in (first, second, third)] == [500, 500, 201]
+    assert first["next"] == f"http://testserver/api/traces/{trace.trace_id}?offset=500"
+    assert second["next"] == f"http://testserver/api/traces/{trace.trace_id}?offset=1000"
+    assert third["next"] is None
+    assert third["traceId"] == trace.trace_id and third["name"] == "wide-root"
+    names = [s["name"] for body in (first, second, third) for s in body["spans"]]
     assert names == ["wide-root"] + [f"step {n}" for n in range(1_200)]
-    assert {s["depth"] for s in second["spans"]} == {1}
+    assert first["spans"][0]["depth"] == 0
+    assert {s["depth"] for s in third["spans"]} == {1}
+
+
+def test_a_page_may_hold_up_to_1000_spans(api_client):
+    trace = wide_trace(1_200)
+    bodies = pages(api_client, f"/api/traces/{trace.trace_id}?pageSize=1000")
+    assert [len(b["spans"]) for b in bodies] == [1_000, 201]
 
 
 def test_page_size_picks_the_page_and_next_keeps_it(api_client):
@@ -57,9 +65,9 @@ def test_the_logs_come_with_the_page_of_their_span_and_strays_with_the_first(api
     add_log(trace.trace_id, early.span_id, "early log")
     add_log(trace.trace_id, late.span_id, "late log")
     add_log(trace.trace_id, "", "trace note")
-    first, second = pages(api_client, f"/api/traces/{trace.trace_id}")
+    first, *_, last = pages(api_client, f"/api/traces/{trace.trace_id}")
     assert sorted(log["body"] for log in first["logs"]) == ["early log", "trace note"]
-    assert [log["body"] for log in second["logs"]] == ["late log"]
+    assert [log["body"] for log in last["logs"]] == ["late log"]
 
 
 @pytest.mark.parametrize(
@@ -95,3 +103,29 @@ def test_a_page_of_spans_costs_five_queries_however_big_the_trace(
         api_client.get(f"/api/traces/{trace.trace_id}")
     with django_assert_num_queries(5):
         api_client.get(f"/api/traces/{trace.trace_id}?offset=2&pageSize=2")
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris"])
+def test_a_paged_span_reads_exactly_as_the_span_serializer_writes_it(zone):
+    from datetime import UTC, datetime, timedelta
+
+    from django.utils import timezone
+
+    from observability.serializers import SpanSerializer, TreeSpanSerializer
+    from observability.services import ingest_spans
+    from tests.factories import agent_trace, new_trace_id, span
+
+    trace = agent_trace(tool_error="boom", metadata={"k": [1, 2]})
+    open_id = new_trace_id()
+    start = datetime(2026, 11, 20, 10, 0, 0, 123456, tzinfo=UTC)
+    ingest_spans([span(open_id, started_at=start, ended_at=None, name="still running")])
+    ingest_spans([span(open_id, started_at=start + timedelta(seconds=1), name="whole second")])
+    spans = [*trace.spans.all(), *Trace.objects.get(trace_id=open_id).spans.all()]
+    assert any(s.ended_at is None for s in spans) and any(s.input_tokens for s in spans)
+    with timezone.override(zone):
+        for depth, stored in enumerate(spans):
+            stored.depth = depth
+            assert TreeSpanSerializer(stored).data == {
+                **SpanSerializer(stored).data,
+                "depth": depth,
+            }

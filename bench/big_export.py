@@ -186,12 +186,18 @@ def send(server: Server, secret: str, body: bytes, content_type: str) -> dict:
         status, answer = error.code, error.read()
     seconds = time.perf_counter() - began
     peak = memory_kb(worker, "VmHWM")
-    if content_type == "application/json":
-        message = json.loads(answer or b"{}").get("error", "")
-    else:
+    message = ""
+    if status != 200:
+        from google.protobuf.message import DecodeError
         from google.rpc.status_pb2 import Status
 
-        message = Status.FromString(answer).message if status != 200 else ""
+        try:
+            if content_type == "application/json":
+                message = json.loads(answer)["error"]
+            else:
+                message = Status.FromString(answer).message
+        except (ValueError, KeyError, DecodeError):  # not an OTLP answer: a server error page
+            message = f"(not an OTLP error body: {answer[:80]!r})"
     return {"status": status, "seconds": seconds, "peak_mb": (peak - before) / 1024, "msg": message}
 
 

@@ -237,12 +237,12 @@ def test_the_detail_page_runs_a_fixed_number_of_queries_whatever_the_number_of_s
     for _ in range(size):
         add_score(trace)
     url = f"/traces/{trace.trace_id}/"
-    # session, user, trace, spans, the panel's logs, the panel's scores, the
-    # spans' score badges, the scores table
-    with django_assert_num_queries(8):
+    # session, user, trace, span tree (ids and parents), the selected span (and the root), the
+    # panel's logs, the page's rows, the panel's scores, the rows' score badges, the scores table
+    with django_assert_num_queries(10):
         page = alice_client.get(url).content.decode()
     assert page.count('class="log-record') == size
-    # htmx span click: session, user, trace, spans, the panel's logs, its scores
+    # htmx span click: session, user, trace, the span (and the root), the panel's logs, its scores
     with django_assert_num_queries(6):
         panel = alice_client.get(f"{url}?span={spans[0].span_id}", HTTP_HX_REQUEST="true")
     assert panel.content.decode().count('class="log-record') == size

@@ -199,6 +199,9 @@ TRACESCORE_INGEST_MAX_BODY_BYTES = env_int("TRACESCORE_INGEST_MAX_BODY_BYTES", 3
 # A span that lasts longer than this is rejected alone (its clock is wrong).
 TRACESCORE_INGEST_MAX_SPAN_SECONDS = env_int("TRACESCORE_INGEST_MAX_SPAN_SECONDS", 24 * 3600)
 DATA_UPLOAD_MAX_MEMORY_SIZE = TRACESCORE_INGEST_MAX_BODY_BYTES
+# An OTLP export with more spans is refused (413) once they are counted, before
+# they are mapped or stored; see docs/performance.md for what one costs.
+TRACESCORE_INGEST_MAX_SPANS_PER_EXPORT = env_int("TRACESCORE_INGEST_MAX_SPANS_PER_EXPORT", 50_000)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

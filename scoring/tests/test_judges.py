@@ -5,6 +5,7 @@ to give, so these tests know the score to expect.
 """
 
 import json
+import re
 import socket
 import time
 
@@ -108,8 +109,11 @@ def test_faithfulness_checks_claims_against_tool_output_as_text(judge, data):
         "not in the context: “It is insured”."
     )
     prompt = result.details["steps"][1]["prompt"]
-    assert "[lookup_order] status: shipped\neta: Friday" in prompt
-    assert '{"status"' not in prompt
+    # PostgreSQL's jsonb keeps keys in its own order, so either order is the tool's output.
+    assert re.search(
+        r"\[lookup_order\] (status: shipped\neta: Friday|eta: Friday\nstatus: shipped)", prompt
+    )
+    assert '"status"' not in prompt
 
 
 def test_hallucination_is_the_share_of_unsupported_claims(judge, data):

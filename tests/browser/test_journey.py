@@ -17,6 +17,14 @@ from tests.worker import qcluster_worker  # noqa: F401 - pytest fixture
 pytestmark = pytest.mark.browser
 
 
+def settled(page) -> None:
+    """Wait until htmx has settled the modal's content (and wired its form).
+
+    A locator, not ``wait_for_function``: the page's CSP allows no eval.
+    """
+    expect(page.locator("#modal-body .htmx-added, .htmx-settling")).to_have_count(0)
+
+
 def test_a_user_scores_three_filtered_traces_and_follows_the_results_back(
     logged_in_page,
     live_server,
@@ -53,7 +61,7 @@ def test_a_user_scores_three_filtered_traces_and_follows_the_results_back(
     expect(dialog).to_be_visible()
     expect(dialog.get_by_text("Choose the scorers to run on the 3 selected traces")).to_be_visible()
     # htmx wires the form once the modal content has settled.
-    page.wait_for_function("!document.querySelector('#modal-body .htmx-added, .htmx-settling')")
+    settled(page)
     dialog.locator("input[name=scorer_ids][value=completeness]").check()
     expect(dialog.get_by_text("3 scores: 3 traces × 1 scorer")).to_be_visible()
     page.screenshot(path=str(artifacts / "journey-2-modal.png"), full_page=True)
@@ -103,10 +111,10 @@ def test_a_user_scores_two_llm_spans_with_two_scorers_and_follows_the_results_to
     page.click("#score-spans")
     dialog = page.locator("#score-modal")
     expect(dialog.get_by_text("Choose the scorers to run on the 2 selected spans")).to_be_visible()
-    page.wait_for_function("!document.querySelector('#modal-body .htmx-added, .htmx-settling')")
+    settled(page)
     dialog.locator("input[name=scorer_ids][value=latency]").check()
     expect(dialog.get_by_text("2 scores: 2 spans × 1 scorer")).to_be_visible()
-    page.wait_for_function("!document.querySelector('#modal-body .htmx-added, .htmx-settling')")
+    settled(page)
     dialog.locator("input[name=scorer_ids][value=tool-call-accuracy]").check()
     expect(dialog.get_by_text("4 scores: 2 spans × 2 scorers")).to_be_visible()
     expect(dialog.get_by_text("Will skip 2 of 2 targets it does not apply to")).to_be_visible()
@@ -161,7 +169,7 @@ def test_a_user_scores_two_thousand_selected_traces_from_the_list(
     expect(
         dialog.get_by_text("Choose the scorers to run on the 2000 selected traces")
     ).to_be_visible()
-    page.wait_for_function("!document.querySelector('#modal-body .htmx-added, .htmx-settling')")
+    settled(page)
     dialog.locator("input[name=scorer_ids][value=latency]").check()
     expect(dialog.get_by_text("2000 scores: 2000 traces × 1 scorer")).to_be_visible()
     page.click("#run-scorer")

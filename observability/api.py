@@ -31,6 +31,15 @@ BAD_QUERY = OpenApiResponse(
     ],
 )
 NOT_FOUND = OpenApiResponse(TraceErrorSerializer, description="No trace with this id.")
+BAD_PATH = OpenApiResponse(
+    TraceErrorSerializer, description="The URL holds a NUL character, which no id has."
+)
+TRACE_ID = OpenApiParameter(
+    "trace_id",
+    {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"},
+    OpenApiParameter.PATH,
+    description="The trace id: 32 hex characters, as OpenTelemetry writes it.",
+)
 
 
 @extend_schema(
@@ -50,15 +59,8 @@ class TraceListView(generics.ListAPIView):
 
 @extend_schema(
     summary="One trace with all its spans and log records",
-    parameters=[
-        OpenApiParameter(
-            "trace_id",
-            OpenApiTypes.STR,
-            OpenApiParameter.PATH,
-            description="The trace id: 32 hex characters, as OpenTelemetry writes it.",
-        )
-    ],
-    responses={200: TraceDetailSerializer, 401: UNAUTHORIZED, 404: NOT_FOUND},
+    parameters=[TRACE_ID],
+    responses={200: TraceDetailSerializer, 400: BAD_PATH, 401: UNAUTHORIZED, 404: NOT_FOUND},
 )
 class TraceDetailView(generics.RetrieveAPIView):
     serializer_class = TraceDetailSerializer

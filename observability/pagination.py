@@ -28,6 +28,7 @@ from tracescore.timebounds import storable_datetime
 
 ORDERING = ("-started_at", "-trace_id")
 _TRACE_ID = re.compile(r"^[0-9a-zA-Z]{1,32}$")
+_PAGE_SIZE = re.compile(r"^[0-9]{1,9}$")
 
 
 class InvalidCursor(ValueError):
@@ -124,7 +125,9 @@ class TraceCursorPagination(CursorPagination):
 
     page_size = 50
     page_size_query_param = "pageSize"
-    page_size_query_description = "Traces per page, 1 to 200 (default 50)."
+    page_size_query_description = (
+        "Traces per page, from 1 (default 50); a number above 200 gives 200."
+    )
     max_page_size = 200
     ordering = ORDERING
 
@@ -141,12 +144,10 @@ class TraceCursorPagination(CursorPagination):
 
     def get_page_size(self, request) -> int:
         raw = request.query_params.get(self.page_size_query_param)
-        if raw in (None, ""):
+        if raw is None:
             return self.page_size
-        try:
-            size = int(raw)
-        except ValueError:
-            size = 0
+        # Digits only: int() would also take "", " 5", "+5" and "1_0".
+        size = int(raw) if _PAGE_SIZE.match(raw) else 0
         if size < 1:
             raise ValidationError(
                 {
@@ -156,6 +157,14 @@ class TraceCursorPagination(CursorPagination):
                 }
             )
         return min(size, self.max_page_size)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                # Larger sizes are taken and capped, so no maximum here.
+                parameter["schema"].update(minimum=1, maximum=999_999_999)
+        return parameters
 
     def decode_cursor(self, request) -> TraceCursor | None:
         raw = request.query_params.get(self.cursor_query_param)

@@ -2,10 +2,11 @@
 
 import django_filters
 from django import forms
+from drf_spectacular.utils import extend_schema_field
 
 from scoring.choices import ScoreStatus
 from scoring.models import Score
-from tracescore.timebounds import storable_datetime
+from tracescore.timebounds import iso_schema, storable_datetime
 
 
 class StorableDateTimeField(forms.DateTimeField):
@@ -21,14 +22,30 @@ class StorableDateTimeField(forms.DateTimeField):
             raise forms.ValidationError(str(error), code="out_of_range") from None
 
 
+@extend_schema_field(
+    iso_schema("date-time", description="An ISO 8601 datetime, in the years 1900 to 9000.")
+)
 class StorableDateTimeFilter(django_filters.DateTimeFilter):
     field_class = StorableDateTimeField
 
 
+# django-filter caps NumberFilter at 1e50 (its Decimal field would overflow past it).
+SCORE_LIMIT = 1e50
+
+
+@extend_schema_field({"type": "number", "minimum": -SCORE_LIMIT, "maximum": SCORE_LIMIT})
+class ScoreBoundFilter(django_filters.NumberFilter):
+    """A bound on ``score``: any number from -1e50 to 1e50, as the schema says."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", -SCORE_LIMIT)
+        super().__init__(*args, **kwargs)
+
+
 class ScoreFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ScoreStatus.choices, empty_label="Any status")
-    min_score = django_filters.NumberFilter(field_name="score", lookup_expr="gte", label="Min")
-    max_score = django_filters.NumberFilter(field_name="score", lookup_expr="lte", label="Max")
+    min_score = ScoreBoundFilter(field_name="score", lookup_expr="gte", label="Min")
+    max_score = ScoreBoundFilter(field_name="score", lookup_expr="lte", label="Max")
     created_after = StorableDateTimeFilter(
         field_name="created_at", lookup_expr="gte", label="After"
     )

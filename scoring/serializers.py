@@ -1,5 +1,6 @@
 """API shapes of the scoring app (camelCase, as the plan's API is)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
@@ -9,13 +10,23 @@ from scoring.models import Score, ScoringBatch
 from scoring.services import MAX_BATCH_TRACES
 
 
+@extend_schema_field({"type": "string", "pattern": "^[0-9a-fA-F]{32}$"})
+class TraceIdText(serializers.CharField):
+    """A requested trace id; the service checks its shape and names the malformed ones."""
+
+
 class BatchRequestSerializer(serializers.Serializer):
     """``POST /api/trace-scorers/batch``. Trace ids are checked by the service."""
 
-    scorerId = serializers.CharField(help_text="Id of a registered scorer.")  # noqa: N815
+    scorerId = serializers.CharField(  # noqa: N815
+        # Untrimmed: " " is an unknown scorer (404), not a missing one.
+        trim_whitespace=False,
+        help_text="Id of a registered scorer.",
+    )
     traceIds = serializers.ListField(  # noqa: N815
-        child=serializers.CharField(),
+        child=TraceIdText(),
         allow_empty=False,
+        min_length=1,
         max_length=MAX_BATCH_TRACES,
         help_text=f"1 to {MAX_BATCH_TRACES:,} trace ids (32 hex characters). Repeats count once.",
     )
@@ -45,7 +56,7 @@ class BatchSerializer(serializers.ModelSerializer):
     status = serializers.SerializerMethodField()
     unknownTraceIds = serializers.ListField(source="unknown_trace_ids")  # noqa: N815
     createdAt = serializers.DateTimeField(source="created_at")  # noqa: N815
-    finishedAt = serializers.DateTimeField(source="finished_at")  # noqa: N815
+    finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)  # noqa: N815
 
     class Meta:
         model = ScoringBatch
@@ -106,7 +117,9 @@ class ScoreSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="When a worker started this attempt; null while the score is queued.",
     )
-    finishedAt = serializers.DateTimeField(source="finished_at")  # noqa: N815
+    finishedAt = serializers.DateTimeField(  # noqa: N815
+        source="finished_at", allow_null=True, help_text="Null while the score is pending."
+    )
     traceUrl = serializers.SerializerMethodField()  # noqa: N815
     traceWebUrl = serializers.SerializerMethodField()  # noqa: N815
 

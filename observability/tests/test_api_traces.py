@@ -351,7 +351,7 @@ def test_the_schema_documents_both_endpoints_and_their_answers(api_client):
     listing = schema["paths"]["/api/traces"]["get"]
     detail = schema["paths"]["/api/traces/{trace_id}"]["get"]
     assert set(listing["responses"]) == {"200", "400", "401"}
-    assert set(detail["responses"]) == {"200", "401", "404"}
+    assert set(detail["responses"]) == {"200", "400", "401", "404"}
     parameters = {p["name"] for p in listing["parameters"]}
     assert parameters == {
         "name",

@@ -297,8 +297,10 @@ class StrictStringMixin:
         return super().to_internal_value(data)
 
 
+# "+", not "*": with allow_blank, drf-spectacular adds a branch for "" in a oneOf.
+@extend_schema_field({"type": "string", "pattern": "^[^\\u0000]+$"})
 class StrictCharField(StrictStringMixin, serializers.CharField):
-    pass
+    """Span text; NUL is refused (DRF's CharField does), so the schema says so."""
 
 
 class StrictIntegerField(serializers.IntegerField):

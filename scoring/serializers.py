@@ -15,10 +15,15 @@ class TraceIdText(serializers.CharField):
     """A requested trace id; the service checks its shape and names the malformed ones."""
 
 
+@extend_schema_field({"type": "string", "pattern": "^[^\\u0000]+$"})
+class ScorerIdText(serializers.CharField):
+    """A scorer id: any text but NUL, which DRF refuses (no id has one)."""
+
+
 class BatchRequestSerializer(serializers.Serializer):
     """``POST /api/trace-scorers/batch``. Trace ids are checked by the service."""
 
-    scorerId = serializers.CharField(  # noqa: N815
+    scorerId = ScorerIdText(  # noqa: N815
         # Untrimmed: " " is an unknown scorer (404), not a missing one.
         trim_whitespace=False,
         help_text="Id of a registered scorer.",

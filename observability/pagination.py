@@ -16,7 +16,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import Q, QuerySet
 from rest_framework.exceptions import ValidationError
@@ -24,7 +24,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.utils.urls import replace_query_param
 
 from observability.models import Trace
-from tracescore.timebounds import storable_datetime
+from tracescore.timebounds import MAX_YEAR, MIN_YEAR, OUT_OF_RANGE
 
 ORDERING = ("-started_at", "-trace_id")
 _TRACE_ID = re.compile(r"^[0-9a-zA-Z]{1,32}$")
@@ -60,7 +60,7 @@ class TraceCursor:
         try:
             text = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
             direction, started, trace_id = text.split("|")
-            started_at = storable_datetime(datetime.fromisoformat(started))
+            started_at = _cursor_time(datetime.fromisoformat(started))
         except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as exc:
             raise InvalidCursor(encoded) from exc
         if (
@@ -70,6 +70,17 @@ class TraceCursor:
         ):
             raise InvalidCursor(encoded)
         return cls(started_at, trace_id, reverse=direction == "p")
+
+
+def _cursor_time(value: datetime) -> datetime:
+    """A cursor's time in UTC, within a year of the years a trace can start in.
+
+    Span times are checked as written (``storable_datetime``) and cursors are
+    written in UTC, where a span sent as 1900-01-01T00:00+05:00 is still in 1899.
+    """
+    if not MIN_YEAR - 1 <= value.year <= MAX_YEAR + 1:
+        raise ValueError(OUT_OF_RANGE)
+    return value.astimezone(UTC) if value.tzinfo is not None else value
 
 
 @dataclass

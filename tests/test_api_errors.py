@@ -104,7 +104,10 @@ def test_an_empty_trace_id_list_is_refused_as_the_schema_says(api_client):
 def test_the_json_endpoints_refuse_forms_with_a_json_415(api_client, url):
     trace = agent_trace()
     fields = {"scorerId": "completeness", "traceIds": [trace.trace_id], "spans": "[]"}
-    for response in (api_client.post(url, fields), api_client.post(url, fields, format="multipart")):
+    for response in (
+        api_client.post(url, fields),
+        api_client.post(url, fields, format="multipart"),
+    ):
         assert response.status_code == 415
         assert "Unsupported media type" in errors_of(response)["detail"]
     operation = schema_of(api_client)["paths"][url]["post"]
@@ -200,3 +203,25 @@ def test_a_batch_past_10000_spans_is_refused_naming_the_limit(client):
     assert response.status_code == 400
     assert "no more than 10000" in response.json()["spans"][0]
 
+
+def test_paging_reaches_a_trace_that_starts_in_1899_in_utc(api_client, client):
+    # Sent as 1900 (the years the API takes are checked as written), stored in UTC: 1899.
+    secret = create_ingest_key(name="api")[1]
+    spans = [
+        {"traceId": "ab" * 16, "spanId": "cd" * 8, "startedAt": "1900-01-01T00:00:00+05:00"},
+        {"traceId": "ef" * 16, "spanId": "12" * 8, "startedAt": "2026-11-20T10:00:00Z"},
+    ]
+    stored = client.post(
+        "/api/spans",
+        {"spans": spans},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+    )
+    assert stored.json()["acceptedSpans"] == 2
+
+    first = api_client.get("/api/traces", {"pageSize": 1}).json()
+    second = api_client.get(first["next"]).json()
+    assert [t["startedAt"] for t in second["results"]] == ["1899-12-31T19:00:00Z"]
+    back = api_client.get(second["previous"])
+    assert back.status_code == 200
+    assert [t["traceId"] for t in back.json()["results"]] == ["ef" * 16]

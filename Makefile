@@ -61,5 +61,15 @@ $(MASTRA_JS)/node_modules/.installed: $(MASTRA_JS)/package-lock.json
 
 install-test: $(MASTRA_JS)/node_modules/.installed
 
+# Benchmarks (not tests): scratch PostgreSQL databases on the local server; see docs/performance.md.
+bench-ingest: install-test
+	$(PY) bench/ingest.py
+
+bench-list: install-test
+	$(PY) bench/trace_list.py
+
+bench-scoring: install-test
+	$(PY) bench/scoring.py
+
 clean:
 	rm -rf $(VENV) test-artifacts db.sqlite3* test-db.sqlite3*

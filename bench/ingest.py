@@ -1,13 +1,14 @@
 """Ingest benchmark: OTLP protobuf agent traces into tracescore on PostgreSQL.
 
 Not a test. It creates a scratch PostgreSQL database, migrates it, creates an
-ingest key, starts gunicorn on it, sends agent traces with the shared load
-generator (``../shared/tools/otlp_load.py``, several concurrent senders) and
-prints spans/s from the first request to the last span stored. In the same run
-it decodes the very same export bodies on one core (decode rate), and decodes
-them again and ``COPY``s the rows, on one connection, into a scratch copy of the
-span table with the same indexes and unique constraint: a single-connection
-reference for what one writer can do.
+ingest key, starts the production web server on it (``tracescore.server``:
+gunicorn with uvicorn workers, as in the README), sends agent traces with the
+shared load generator (``../shared/tools/otlp_load.py``, several concurrent
+senders) and prints spans/s from the first request to the last span stored. In
+the same run it decodes the very same export bodies on one core (decode rate),
+and decodes them again and ``COPY``s the rows, on one connection, into a scratch
+copy of the span table with the same indexes and unique constraint: a
+single-connection reference for what one writer can do.
 
     .venv/bin/python bench/ingest.py                       # 2,000 traces, 3 workers
     .venv/bin/python bench/ingest.py --traces 4000 --workers 4 --concurrency 6
@@ -34,6 +35,8 @@ import psycopg
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from tracescore.server import WORKER_CLASS, gunicorn_command  # noqa: E402  (after the path is set)
+
 DEFAULT_LOAD_TOOL = REPO.parent / "shared" / "tools" / "otlp_load.py"
 PYTHON = sys.executable
 
@@ -43,7 +46,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--traces", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=4, help="parallel senders")
     p.add_argument("--spans-per-request", type=int, default=100)
-    p.add_argument("--workers", type=int, default=3, help="gunicorn workers")
+    p.add_argument("--workers", type=int, default=3, help="web server processes")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--load-tool", type=Path, default=DEFAULT_LOAD_TOOL)
@@ -179,12 +182,9 @@ def main() -> int:
         port = free_port()
         server = subprocess.Popen(
             [
-                str(Path(PYTHON).parent / "gunicorn"),
-                "tracescore.wsgi",
-                "--workers",
-                str(args.workers),
-                "--bind",
-                f"127.0.0.1:{port}",
+                *gunicorn_command(
+                    f"127.0.0.1:{port}", workers=args.workers, bin_dir=Path(PYTHON).parent
+                ),
                 "--timeout",
                 "120",
                 "--log-level",
@@ -215,7 +215,7 @@ def main() -> int:
         ]
         print(
             f"sending {args.traces} traces, {args.concurrency} senders, "
-            f"{args.workers} gunicorn workers, PostgreSQL database {scratch}",
+            f"{args.workers} web server processes ({WORKER_CLASS}), PostgreSQL database {scratch}",
             flush=True,
         )
         load = subprocess.run(

@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -24,7 +25,7 @@ INLINE_SPAN_LIMIT = 200
 def _pretty_json(value: Any) -> SafeString:
     """JSON from spans is untrusted text: pretty-printed on the server and escaped."""
     text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', text)
+    return format_html('<pre class="json">{}</pre>', text)
 
 
 def _spans_url(trace_id: str) -> str:
@@ -33,6 +34,9 @@ def _spans_url(trace_id: str) -> str:
 
 class ReadOnlyModelAdmin(admin.ModelAdmin):
     """Rows written by ingest only: people look, and may delete, but never add or edit."""
+
+    class Media:
+        css = {"all": ["tracescore/admin.css"]}  # pre.json, as a class for the CSP
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -391,15 +395,23 @@ class IngestKeyAdmin(admin.ModelAdmin):
         for field in IngestKey._meta.concrete_fields:
             setattr(obj, field.attname, getattr(key, field.attname))
         obj._state.adding, obj._state.db = False, key._state.db
-        messages.warning(
-            request,
-            format_html(
-                "Copy the new key now, it is shown only this once: <code>{}</code> — exporters "
-                "send it as <code>Authorization: Bearer {}</code>.",
-                secret,
-                secret,
-            ),
-        )
+        obj._new_secret = secret  # for response_add only; never saved, never in a cookie
+
+    def response_add(self, request: HttpRequest, obj: IngestKey, post_url_continue=None):
+        """The secret, once, in the answer to the POST itself.
+
+        Not in a message (Django keeps messages in a signed, readable cookie)
+        and not in the session: it is stored nowhere but in the exporter that
+        gets it. The page is never cached (the admin's views send no-store).
+        """
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Ingest key created",
+            "key": obj,
+            "secret": obj._new_secret,
+        }
+        return TemplateResponse(request, "admin/observability/ingestkey/created.html", context)
 
     @admin.display(description="Key starts with", ordering="prefix")
     def prefix_display(self, key: IngestKey) -> str:

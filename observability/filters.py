@@ -19,14 +19,14 @@ import re
 import django_filters
 from django import forms
 from django.core.validators import RegexValidator
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 
 from observability.choices import SpanStatus, SpanType
+from observability.extensions import apply_trace_filter
 from observability.models import Trace
-from scoring.models import Score
 from tracescore.timebounds import iso_schema, storable_date, storable_datetime
 
 
@@ -160,5 +160,5 @@ class TraceFilter(django_filters.FilterSet):
         fields = ["name", "type", "status", "started_after", "started_before", "scored_by"]
 
     def filter_scored_by(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        scores = Score.objects.filter(trace_id=OuterRef("trace_id"), scorer_id=value)
-        return queryset.filter(Exists(scores))
+        # The scoring app knows what a score is; it registers this filter.
+        return apply_trace_filter("scored_by", queryset, value)

@@ -108,7 +108,12 @@ def max_span_duration() -> timedelta:
 
 
 def _decode_spans(body: bytes, encoding: str) -> otlp.DecodedExport:
-    return otlp.decode_export(body, encoding, max_span_duration=max_span_duration())
+    return otlp.decode_export(
+        body,
+        encoding,
+        max_span_duration=max_span_duration(),
+        max_spans=settings.TRACESCORE_INGEST_MAX_SPANS_PER_EXPORT,
+    )
 
 
 TRACES = Signal(
@@ -224,7 +229,7 @@ def read_export(request: HttpRequest, encoding: str, signal: Signal) -> Any:
         if compression == "gzip" and not raw:
             raise Refused(400, "The gzip body is empty; nothing was stored.", encoding)
         decoded = signal.decode(body, encoding)
-    except otlp.BodyTooLarge as error:
+    except (otlp.BodyTooLarge, otlp.TooManySpans) as error:
         raise Refused(413, str(error), encoding) from error
     except otlp.OtlpDecodeError as error:
         raise Refused(400, str(error), encoding) from error

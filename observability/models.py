@@ -144,19 +144,19 @@ class LogRecordQuerySet(models.QuerySet):
     def in_order(self):
         return self.order_by("time", "id")
 
-    def for_span_panel(self, trace_id: str, span_id: str, *, with_strays: bool = False):
-        """The logs of one span, in time order.
+    def for_spans(self, trace_id: str, span_ids: list[str], *, with_strays: bool = False):
+        """The logs of some spans of a trace (a span's panel, a page of spans), in time order.
 
         ``with_strays`` adds the trace's logs that name no span, or a span that
-        is not (yet) in the trace, so every log of a trace shows in some panel.
+        is not (yet) in the trace, so every log of a trace shows somewhere.
         """
         logs = self.filter(trace_id=trace_id)
         if not with_strays:
-            return logs.filter(span_id=span_id).in_order()
+            return logs.filter(span_id__in=span_ids).in_order()
         known = Span.objects.filter(trace_id=OuterRef("trace_id"), span_id=OuterRef("span_id"))
         return (
             logs.annotate(span_known=Exists(known))
-            .filter(Q(span_id=span_id) | Q(span_known=False))
+            .filter(Q(span_id__in=span_ids) | Q(span_known=False))
             .in_order()
         )
 

@@ -74,16 +74,58 @@ class DecodedExport:
         return text + (f"; and {more} more" if more > 0 else "")
 
 
+class TooManySpans(ValueError):
+    """The export holds more spans than one export may (nothing of it is stored)."""
+
+    def __init__(self, count: int, limit: int):
+        super().__init__(
+            f"The export holds {count:,} spans, more than the limit of {limit:,} spans per "
+            "export (TRACESCORE_INGEST_MAX_SPANS_PER_EXPORT); nothing was stored. "
+            "Send the spans in smaller batches."
+        )
+        self.count, self.limit = count, limit
+
+
 def decode_export(
-    body: bytes, content_type: str, *, max_span_duration: timedelta | None = None
+    body: bytes,
+    content_type: str,
+    *,
+    max_span_duration: timedelta | None = None,
+    max_spans: int | None = None,
 ) -> DecodedExport:
     """Decode an export body in ``content_type`` (protobuf or JSON) into span records.
 
     A span longer than ``max_span_duration`` is rejected alone, like one that
     ends before it starts: its clock is wrong, and its duration would mislead.
+    An export of more than ``max_spans`` spans raises ``TooManySpans`` as soon
+    as they are counted: after parsing, before any span is mapped, so refusing
+    it costs a parse (the body's size is already capped), not the minutes and
+    gigabytes that mapping and storing them would.
     """
-    request = request_from_json(body) if content_type == JSON else request_from_protobuf(body)
+    if content_type == JSON:
+        request = request_from_json(body, max_spans=max_spans)
+    else:
+        request = request_from_protobuf(body)
+        if max_spans is not None:
+            check_span_count(count_spans(request), max_spans)
     return records_from_request(request, max_span_duration=max_span_duration)
+
+
+def check_span_count(count: int, limit: int) -> None:
+    if count > limit:
+        raise TooManySpans(count, limit)
+
+
+def count_spans(request: ExportTraceServiceRequest) -> int:
+    return sum(len(scope.spans) for rs in request.resource_spans for scope in rs.scope_spans)
+
+
+def _count_json_spans(document: dict[str, Any]) -> int:
+    return sum(
+        len(scope["spans"]) if isinstance(scope.get("spans"), list) else 0
+        for rs in _dicts(document.get("resourceSpans", document.get("resource_spans")))
+        for scope in _dicts(rs.get("scopeSpans", rs.get("scope_spans")))
+    )
 
 
 def request_from_protobuf(body: bytes) -> ExportTraceServiceRequest:
@@ -146,9 +188,19 @@ def _wire_format_problem(body: bytes) -> str:
     return ""
 
 
-def request_from_json(body: bytes) -> ExportTraceServiceRequest:
-    """Parse OTLP/JSON, whose trace and span ids are hex strings (protobuf JSON uses base64)."""
-    return message_from_json(body, ExportTraceServiceRequest, _hex_ids_to_base64, "resourceSpans")
+def request_from_json(body: bytes, *, max_spans: int | None = None) -> ExportTraceServiceRequest:
+    """Parse OTLP/JSON, whose trace and span ids are hex strings (protobuf JSON uses base64).
+
+    The spans are counted on the parsed JSON, before the slow conversion to
+    protobuf, so an export of more than ``max_spans`` is refused cheaply.
+    """
+
+    def prepare(document: dict[str, Any]) -> None:
+        if max_spans is not None:
+            check_span_count(_count_json_spans(document), max_spans)
+        _hex_ids_to_base64(document)
+
+    return message_from_json(body, ExportTraceServiceRequest, prepare, "resourceSpans")
 
 
 def message_from_protobuf(body: bytes, message_class: type[M]) -> M:
@@ -167,7 +219,8 @@ def message_from_json(
     hex_ids_to_base64: Callable[[dict[str, Any]], None],
     list_name: str,
 ) -> M:
-    """Parse an OTLP/JSON export request; ``hex_ids_to_base64`` rewrites its hex ids in place."""
+    """Parse an OTLP/JSON export request; ``hex_ids_to_base64`` rewrites its hex ids in place
+    (and may refuse the document by raising)."""
     try:
         document = json.loads(body)
     except (ValueError, RecursionError) as error:

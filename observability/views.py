@@ -11,6 +11,14 @@ from django.views.decorators.http import require_GET
 from observability.filters import TraceFilter
 from observability.models import LogRecord, Span, Trace
 from observability.pagination import InvalidCursor, TraceCursor, page_of
+from observability.spantree import (
+    SpanLine,
+    TreeOrder,
+    read_lines,
+    read_spans,
+    read_tree,
+    stray_holder,
+)
 from scoring.models import Score
 from scoring.scorers import registry
 
@@ -59,37 +67,41 @@ def trace_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+# Spans shown per page of the waterfall; "Load more spans" fetches the next ones.
+SPANS_PER_PAGE = 500
+# Indentation stops here (in rem): a chain thousands deep stays on screen, and
+# the row says its depth instead.
+MAX_INDENT = 24
+
+
 @dataclass
 class SpanRow:
     """A span placed in the tree (depth) and on the timeline (offset and width, in %)."""
 
-    span: Span
+    span: SpanLine
     depth: int
     offset: float
     width: float
 
+    @property
+    def indent(self) -> int:
+        return min(self.depth, MAX_INDENT)
 
-def span_tree(spans: list[Span], trace: Trace) -> list[SpanRow]:
-    """Spans in tree order (parents before children, siblings by start) with timeline bars."""
-    by_parent: dict[str | None, list[Span]] = {}
-    ids = {s.span_id for s in spans}
-    for span in spans:
-        parent = span.parent_span_id if span.parent_span_id in ids else None
-        by_parent.setdefault(parent, []).append(span)
-    start = trace.started_at or (spans[0].started_at if spans else None)
+    @property
+    def deeper_than_shown(self) -> bool:
+        return self.depth > MAX_INDENT
+
+
+def waterfall(placed: list[tuple[SpanLine, int]], trace: Trace) -> list[SpanRow]:
+    """Timeline bars for spans already in tree order, scaled to the whole trace's time range."""
+    start = trace.started_at or (placed[0][0].started_at if placed else None)
     total_ms = max(trace.duration_ms or 0.0, 1.0)
     rows: list[SpanRow] = []
-
-    def visit(span: Span, depth: int) -> None:
+    for span, depth in placed:
         offset = (span.started_at - start).total_seconds() * 1000 / total_ms * 100 if start else 0
         width = (span.duration_ms or 0) / total_ms * 100
         offset = min(max(offset, 0.0), 100.0)
         rows.append(SpanRow(span, depth, offset, max(min(width, 100.0 - offset), 0.4)))
-        for child in by_parent.get(span.span_id, []):
-            visit(child, depth + 1)
-
-    for root in by_parent.get(None, []):
-        visit(root, 0)
     return rows
 
 
@@ -104,20 +116,59 @@ def scores_context(trace: Trace) -> dict:
     return {"scores": scores, "scores_pending": any(s.status == "pending" for s in scores)}
 
 
-def span_logs(trace: Trace, spans: list[Span], selected: Span | None) -> list[LogRecord]:
-    """The selected span's log records; the page's first span also gets the trace's strays.
-
-    Strays are logs naming no span, or a span that is not in the trace: they
-    show on the span a visitor sees first (the root), so no log is hidden.
-    """
+def span_logs(trace: Trace, selected: Span | None, holder: str | None) -> list[LogRecord]:
+    """The selected span's log records; the stray holder's panel also gets the trace's strays."""
     if selected is None:
         return []
-    first = next((s for s in spans if s.span_id == trace.root_span_id), spans[0])
     return list(
-        LogRecord.objects.for_span_panel(
-            trace.trace_id, selected.span_id, with_strays=selected is first
+        LogRecord.objects.for_spans(
+            trace.trace_id, [selected.span_id], with_strays=selected.span_id == holder
         )
     )
+
+
+def span_panel(request: HttpRequest, trace: Trace, requested: str) -> HttpResponse:
+    """The panel of one span (an htmx click in the waterfall): no tree needed."""
+    holder = trace.root_span_id if trace.has_root else None
+    spans = read_spans(trace, [requested, holder or ""], with_earliest=holder is None)
+    by_id = {s.span_id: s for s in spans}
+    holder = holder or (spans[0].span_id if spans else None)
+    selected = by_id.get(requested) or by_id.get(holder)
+    context = {"trace": trace, "selected": selected, "logs": span_logs(trace, selected, holder)}
+    return render(request, "observability/trace_detail.html#span-panel", context)
+
+
+def span_page_context(trace: Trace, tree: TreeOrder, offset: int) -> dict:
+    """The waterfall rows of one page of spans, and the links to the pages around it."""
+    page = tree.page(offset, SPANS_PER_PAGE)
+    lines = read_lines(trace, [span_id for span_id, _ in page])
+    rows = waterfall([(lines[i], depth) for i, depth in page if i in lines], trace)
+    end = offset + len(page)
+    return {
+        "rows": rows,
+        "span_total": len(tree),
+        "span_first": offset + 1,
+        "span_last": end,
+        "next_offset": end if end < len(tree) else None,
+        "next_last": min(end + SPANS_PER_PAGE, len(tree)),
+        "previous_offset": previous_offset(offset, len(tree)),
+    }
+
+
+def previous_offset(offset: int, total: int) -> int | None:
+    """Where the page before this one starts (past the end: the last page), or None."""
+    if not offset:
+        return None
+    last_page = max(total - 1, 0) // SPANS_PER_PAGE * SPANS_PER_PAGE
+    return max(min(offset - SPANS_PER_PAGE, last_page), 0)
+
+
+def parse_offset(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        raise ValueError(raw)
+    return int(raw)
 
 
 @require_GET
@@ -126,13 +177,36 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     if trace is None:
         raise Http404(f"No trace with id {trace_id}.")
     template = "observability/trace_detail.html"
-    if request.htmx and request.GET.get("part") == "scores":
+    part = request.GET.get("part")
+    if request.htmx and part == "scores":
         return render(request, template + "#scores", {"trace": trace, **scores_context(trace)})
-    spans = list(trace.spans.in_order())
-    selected_id = request.GET.get("span") or trace.root_span_id
-    selected = next((s for s in spans if s.span_id == selected_id), spans[0] if spans else None)
-    context = {"trace": trace, "selected": selected, "logs": span_logs(trace, spans, selected)}
-    if request.htmx and "span" in request.GET:
-        return render(request, template + "#span-panel", context)
-    context |= {"rows": span_tree(spans, trace), **scores_context(trace)}
+    requested = request.GET.get("span", "")
+    if request.htmx and part != "spans" and "span" in request.GET:
+        return span_panel(request, trace, requested)
+    try:
+        offset = parse_offset(request.GET.get("offset"))
+    except ValueError:
+        return HttpResponseBadRequest(
+            "This page link is broken: offset must be a whole number of spans, 0 or more."
+        )
+    tree = read_tree(trace)
+    if offset is None:
+        # A link to a span opens the page of spans it is on.
+        at = tree.position(requested)
+        offset = at - at % SPANS_PER_PAGE if at is not None else 0
+    if request.htmx and part == "spans":
+        context = {"trace": trace, "selected_id": requested}
+        context |= span_page_context(trace, tree, offset)
+        return render(request, template + "#span-rows", context)
+    holder = stray_holder(trace, tree.earliest)
+    by_id = {s.span_id: s for s in read_spans(trace, [requested, holder or ""])}
+    selected = by_id.get(requested) or by_id.get(holder)
+    context = {
+        "trace": trace,
+        "selected": selected,
+        "selected_id": selected.span_id if selected else "",
+        "logs": span_logs(trace, selected, holder),
+        **span_page_context(trace, tree, offset),
+        **scores_context(trace),
+    }
     return render(request, template, context)

@@ -20,13 +20,14 @@ class ScoreAdmin(ReadOnlyModelAdmin):
         "scorer_id",
         "trace_link",
         "span_id",
+        "span_type",
         "value",
         "status",
         "reason_excerpt",
         "source",
         "created_at",
     )
-    list_filter = ("scorer_id", "status", "source", "created_at")
+    list_filter = ("scorer_id", "status", "span_type", "source", "created_at")
     search_fields = ("trace__trace_id", "span_id", "scorer_id")
     date_hierarchy = "created_at"
     list_select_related = ("trace",)
@@ -36,6 +37,8 @@ class ScoreAdmin(ReadOnlyModelAdmin):
         "scorer_version",
         "trace_link",
         "span_id",
+        "span_name",
+        "span_type",
         "score",
         "status",
         "reason",
@@ -84,7 +87,16 @@ class ScoreAdmin(ReadOnlyModelAdmin):
 
 @admin.register(ScoringBatch)
 class ScoringBatchAdmin(ReadOnlyModelAdmin):
-    list_display = ("id", "scorer_id", "trace_count", "progress_text", "created_by", "created_at")
+    list_display = (
+        "id",
+        "scorer_name",
+        "scope_type",
+        "trace_count",
+        "score_count",
+        "progress_text",
+        "created_by",
+        "created_at",
+    )
     list_filter = ("scorer_id", "created_at")
     search_fields = ("id", "scorer_id")
     list_select_related = ("created_by",)
@@ -92,11 +104,15 @@ class ScoringBatchAdmin(ReadOnlyModelAdmin):
         "id",
         "scorer_id",
         "scorer_name",
+        "scorer_ids",
         "scope_type",
+        "span_type",
         "trace_count",
+        "score_count",
         "progress_text",
         "scores_link",
         "unknown_trace_ids",
+        "unknown_targets",
         "created_by",
         "created_at",
         "finished_at",
@@ -107,7 +123,8 @@ class ScoringBatchAdmin(ReadOnlyModelAdmin):
     def progress_text(self, batch: ScoringBatch) -> str:
         p = batch.progress()
         return (
-            f"{p['succeeded']} succeeded, {p['failed']} failed, {p['pending']} pending "
+            f"{p['succeeded']} succeeded, {p['failed']} failed, {p['skipped']} skipped, "
+            f"{p['pending']} pending "
             f"({p['queued']} queued, {p['running']} running)"
         )
 

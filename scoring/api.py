@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
@@ -17,11 +18,14 @@ from scoring.filters import ScoreFilter
 from scoring.models import Score, ScoringBatch
 from scoring.scorers import registry
 from scoring.serializers import (
+    BatchPlanSerializer,
     BatchRequestSerializer,
     BatchSerializer,
     BatchStartedSerializer,
     ScorerSerializer,
     ScoreSerializer,
+    plan_body,
+    started_message,
 )
 from scoring.stats import EMPTY, ScorerRow, scorer_stats
 from tracescore.parsers import BoundedJSONParser
@@ -74,25 +78,64 @@ def _row(scorer, request: Request, stats: dict | None = None) -> ScorerRow:
     )
 
 
+BATCH_400 = OpenApiResponse(
+    ERROR.response,
+    description="Missing, empty or too many traceIds, targets or scorers (at most "
+    f"{services.MAX_BATCH_TRACES:,} traces, {services.MAX_BATCH_TARGETS:,} targets, "
+    f"{services.MAX_BATCH_SCORERS} scorers and {services.MAX_BATCH_SCORES:,} scores per "
+    "batch), malformed ids, a request form that does not fit its scopeType, or a scorer "
+    "that is unavailable (with the reason).",
+)
+BATCH_404 = OpenApiResponse(
+    ERROR.response,
+    description="Unknown scorer, or none of the traces (or targets) is known.",
+)
+BATCH_503 = OpenApiResponse(
+    ERROR.response,
+    description="The task queue is unavailable: nothing was created (retry later, "
+    "after Retry-After seconds).",
+)
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description=(
+        "Any unique string (up to 255 characters), e.g. a UUID. A request repeated "
+        "with the same key by the same user returns the batch the first one started "
+        "(with `Idempotent-Replayed: true`) instead of starting another."
+    ),
+)
+
+
+def _plan_or_error(request: Request):
+    """(plan, None) for a valid batch request, else (None, the error Response)."""
+    serializer = BatchRequestSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    try:
+        return services.plan_batch(**serializer.service_kwargs()), None
+    except services.BatchError as error:
+        return None, Response({"detail": str(error)}, status=error.status_code)
+
+
 @extend_schema(
-    summary="Score traces with a scorer, in the background",
+    summary="Score traces or spans with one or more scorers, in the background",
     request=BatchRequestSerializer,
     responses={
         202: BatchStartedSerializer,
-        400: OpenApiResponse(
-            ERROR.response,
-            description="Missing, empty or too many traceIds, malformed ids, a scopeType "
-            "other than 'trace', or a scorer that is unavailable (with the reason).",
-        ),
+        400: BATCH_400,
         401: UNAUTHORIZED,
-        404: OpenApiResponse(
-            ERROR.response, description="Unknown scorer, or none of the traces is known."
-        ),
+        404: BATCH_404,
         415: OpenApiResponse(ERROR.response, description="The body is not application/json."),
+        503: BATCH_503,
     },
+    parameters=[IDEMPOTENCY_KEY],
 )
 class BatchCreateView(generics.GenericAPIView):
-    """Start scoring traces. Answers 202 at once; workers do the scoring."""
+    """Start scoring traces or spans. Answers 202 at once; workers do the scoring.
+
+    One Score per (scorer, target span). A scorer that does not apply to a
+    span's type skips it (``skipCount``): the Score ends ``skipped``, never failed.
+    """
 
     serializer_class = BatchRequestSerializer
     # JSON only: a form cannot carry 10,000 ids (Django stops at 1,000 fields).
@@ -101,26 +144,50 @@ class BatchCreateView(generics.GenericAPIView):
     def post(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > 255:
+            return Response(
+                {"detail": "The Idempotency-Key header takes at most 255 characters."}, status=400
+            )
         try:
             batch = services.start_batch(
-                scorer_id=data["scorerId"],
-                trace_ids=data["traceIds"],
-                scope_type=data["scopeType"],
-                created_by=request.user,
+                **serializer.service_kwargs(), created_by=request.user, idempotency_key=key
             )
         except services.BatchError as error:
-            return Response({"detail": str(error)}, status=error.status_code)
-        count = batch.trace_count
+            headers = {"Retry-After": "10"} if error.status_code == 503 else None
+            return Response({"detail": str(error)}, status=error.status_code, headers=headers)
         body = {
-            "message": f"Scoring started for {count} trace{'s' if count != 1 else ''}",
-            "traceCount": count,
+            "message": started_message(batch.plan),
             "status": "initiated",
             "batchId": str(batch.pk),
-            "unknownTraceIds": batch.unknown_trace_ids,
+            **plan_body(batch.plan),
         }
-        location = reverse("api-batch-detail", args=[batch.pk])
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+        headers = {"Location": reverse("api-batch-detail", args=[batch.pk])}
+        if batch.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
+
+
+@extend_schema(
+    summary="What a batch request would score, and how many targets each scorer skips",
+    request=BatchRequestSerializer,
+    responses={
+        200: BatchPlanSerializer,
+        400: BATCH_400,
+        401: UNAUTHORIZED,
+        404: BATCH_404,
+        415: OpenApiResponse(ERROR.response, description="The body is not application/json."),
+    },
+)
+class BatchPreviewView(generics.GenericAPIView):
+    """The same request as the batch endpoint; nothing is started or stored."""
+
+    serializer_class = BatchRequestSerializer
+    parser_classes = [BoundedJSONParser]
+
+    def post(self, request: Request) -> Response:
+        plan, error = _plan_or_error(request)
+        return error or Response(plan_body(plan))
 
 
 @extend_schema(
@@ -143,7 +210,11 @@ class BatchDetailView(generics.RetrieveAPIView):
 
 @extend_schema(
     summary="Scores of one trace, newest first",
-    parameters=[TRACE_ID],
+    parameters=[
+        TRACE_ID,
+        OpenApiParameter("spanId", OpenApiTypes.STR, description="Only this span's scores."),
+        OpenApiParameter("scorerId", OpenApiTypes.STR, description="Only this scorer's scores."),
+    ],
     responses={200: ScoreSerializer(many=True), 400: BAD_PAGE, 401: UNAUTHORIZED, 404: ERROR},
 )
 class TraceScoresView(generics.ListAPIView):
@@ -157,7 +228,14 @@ class TraceScoresView(generics.ListAPIView):
         trace_id = self.kwargs["trace_id"].lower()
         if not Trace.objects.filter(trace_id=trace_id).exists():
             raise NotFound(f"No trace with id {self.kwargs['trace_id']}.")
-        return Score.objects.filter(trace_id=trace_id).newest_first()
+        scores = Score.objects.filter(trace_id=trace_id)
+        span_id = self.request.query_params.get("spanId")
+        if span_id:
+            scores = scores.filter(span_id=span_id.lower())
+        scorer_id = self.request.query_params.get("scorerId")
+        if scorer_id:
+            scores = scores.filter(scorer_id=scorer_id)
+        return scores.newest_first()
 
 
 @extend_schema(

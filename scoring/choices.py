@@ -5,6 +5,9 @@ class ScoreStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    # The scorer does not apply to the scored span (or found nothing to judge):
+    # never counted as a failure.
+    SKIPPED = "skipped", "Skipped"
 
 
 class ScoreSource(models.TextChoices):
@@ -15,3 +18,4 @@ class ScoreSource(models.TextChoices):
 
 class ScopeType(models.TextChoices):
     TRACE = "trace", "Trace"
+    SPAN = "span", "Span"

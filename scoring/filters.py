@@ -2,8 +2,10 @@
 
 import django_filters
 from django import forms
+from django.db.models import Exists, OuterRef, QuerySet
 from drf_spectacular.utils import extend_schema_field
 
+from observability.choices import SpanType
 from scoring.choices import ScoreStatus
 from scoring.models import Score
 from tracescore.timebounds import iso_schema, storable_datetime
@@ -42,10 +44,19 @@ class ScoreBoundFilter(django_filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
+def traces_scored_by(traces: QuerySet, scorer_id: str) -> QuerySet:
+    """The trace list's ``scored_by`` filter: traces with at least one score from the scorer."""
+    scores = Score.objects.filter(trace_id=OuterRef("trace_id"), scorer_id=scorer_id)
+    return traces.filter(Exists(scores))
+
+
 class ScoreFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ScoreStatus.choices, empty_label="Any status")
     min_score = ScoreBoundFilter(field_name="score", lookup_expr="gte", label="Min")
     max_score = ScoreBoundFilter(field_name="score", lookup_expr="lte", label="Max")
+    spanType = django_filters.ChoiceFilter(  # noqa: N815 - the API's camelCase
+        field_name="span_type", choices=SpanType.choices, empty_label="Any span", label="Span"
+    )
     created_after = StorableDateTimeFilter(
         field_name="created_at", lookup_expr="gte", label="After"
     )
@@ -55,4 +66,4 @@ class ScoreFilter(django_filters.FilterSet):
 
     class Meta:
         model = Score
-        fields = ["status", "min_score", "max_score", "created_after", "created_before"]
+        fields = ["status", "spanType", "min_score", "max_score", "created_after", "created_before"]

@@ -1,4 +1,10 @@
-"""Build a ``ScoringInput`` for one trace from the database.
+"""Build a ``ScoringInput`` for one trace, or one span of it, from the database.
+
+Span scope (a Score of one span): the scorer sees that span's own input and
+output, its subtree's tool calls and LLM steps (so a tool-call scorer on an
+agent step sees that step's calls, not its siblings'), and the whole trace as
+context (``spans``, the trace's metadata, the agent's instructions). See
+docs/scorers.md.
 
 Which span is scored (trace scope): the root, i.e. the span without a parent.
 When no root has arrived yet, the earliest span is scored and a note says so;
@@ -406,13 +412,35 @@ def choose_scored_span(
     )
 
 
+def subtree_of(spans: list[SpanSummary], top: SpanSummary) -> list[SpanSummary]:
+    """``top`` and every span below it, in the order of ``spans``."""
+    children: dict[str | None, list[str]] = {}
+    for span in spans:
+        children.setdefault(span.parent_span_id, []).append(span.span_id)
+    inside, stack = set(), [top.span_id]
+    while stack:
+        current = stack.pop()
+        if current not in inside:
+            inside.add(current)
+            stack.extend(children.get(current, ()))
+    return [span for span in spans if span.span_id in inside]
+
+
 def scoring_input_from_spans(
-    trace_id: str, spans: list[SpanSummary], span_id: str | None = None
+    trace_id: str, spans: list[SpanSummary], span_id: str | None = None, scope: str = "trace"
 ) -> ScoringInput:
-    """Pure: the ScoringInput for these spans (already in start order)."""
+    """Pure: the ScoringInput for these spans (already in start order).
+
+    ``scope="span"`` scores the span ``span_id`` on its own: its subtree's tool
+    calls and LLM steps, the trace as context. Trace scope (the default) scores
+    the root (or ``span_id``) with the whole trace's calls and steps.
+    """
     if not spans:
         raise ScorerError(f"Trace {trace_id} has no spans to score.")
     scored, notes = choose_scored_span(spans, span_id)
+    span_scope = scope == "span" and bool(span_id)
+    subtree = subtree_of(spans, scored)
+    scoped = subtree if span_scope else spans
     tool_calls = tuple(
         ToolCall(
             span_id=s.span_id,
@@ -425,7 +453,7 @@ def scoring_input_from_spans(
             started_at=s.started_at,
             duration_ms=s.duration_ms,
         )
-        for s in spans
+        for s in scoped
         if s.span_type == "tool_call"
     )
     llm_steps = tuple(
@@ -443,7 +471,7 @@ def scoring_input_from_spans(
             started_at=s.started_at,
             duration_ms=s.duration_ms,
         )
-        for s in spans
+        for s in scoped
         if s.span_type == "llm_generation"
     )
     question = text_of(scored.input, role="user")
@@ -451,9 +479,11 @@ def scoring_input_from_spans(
         question = next((step.input_text for step in llm_steps if step.input_text), "")
     system_prompt = next((step.system_prompt for step in llm_steps if step.system_prompt), "")
     root = next((s for s in spans if not s.parent_span_id), scored)
-    system_prompt = _agent_instructions(scored, root, spans) or system_prompt
+    if not (span_scope and scored.span_type == "llm_generation" and system_prompt):
+        # An LLM generation scored on its own keeps the system prompt it was sent.
+        system_prompt = _agent_instructions(scored, root, spans) or system_prompt
     duration_ms = scored.duration_ms
-    if scored is root and spans:
+    if scored is root and spans and not span_scope:
         ends = [s.ended_at for s in spans if s.ended_at]
         if ends:
             duration_ms = max(
@@ -462,6 +492,7 @@ def scoring_input_from_spans(
     return ScoringInput(
         trace_id=trace_id,
         span_id=scored.span_id,
+        scope="span" if span_scope else "trace",
         span_name=scored.name,
         span_type=scored.span_type,
         input=scored.input,
@@ -473,6 +504,7 @@ def scoring_input_from_spans(
         tool_calls=tool_calls,
         llm_steps=llm_steps,
         spans=tuple(spans),
+        subtree=tuple(subtree),
         metadata=_metadata(root),
         started_at=scored.started_at,
         duration_ms=duration_ms,
@@ -480,9 +512,11 @@ def scoring_input_from_spans(
     )
 
 
-def build_scoring_input(trace_id: str, *, span_id: str | None = None) -> ScoringInput:
+def build_scoring_input(
+    trace_id: str, *, span_id: str | None = None, scope: str = "trace"
+) -> ScoringInput:
     """Read a trace's spans and build what a scorer sees; ScorerError if there is nothing."""
     if not Trace.objects.filter(trace_id=trace_id).exists():
         raise ScorerError(f"Trace {trace_id} does not exist.")
     spans = [_summary(span) for span in Span.objects.filter(trace_id=trace_id).in_order()]
-    return scoring_input_from_spans(trace_id, spans, span_id)
+    return scoring_input_from_spans(trace_id, spans, span_id, scope)

@@ -11,49 +11,99 @@ from scoring.choices import ScopeType, ScoreSource, ScoreStatus
 
 
 class ScoringBatch(models.Model):
-    """One "score these traces with this scorer" request.
+    """One "score these traces (or spans) with these scorers" request.
 
-    Its progress (pending / succeeded / failed) is derived from its Scores: a
-    Score row is created as pending for every known trace when the batch
-    starts, and each worker task turns one into succeeded or failed. A pending
-    Score is *queued* until a worker claims it, then *running*.
+    Its progress (pending / succeeded / failed / skipped) is derived from its
+    Scores: one Score row per (scorer, target span) is created when the batch
+    starts, pending, or skipped at once when the scorer does not apply to the
+    span's type; each worker task turns a pending one into succeeded, failed or
+    skipped. A pending Score is *queued* until a worker claims it, then *running*.
+    ``scorer_id``/``scorer_name`` name the first scorer (and all of them, joined).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     scorer_id = models.CharField(max_length=100, db_index=True)
-    scorer_name = models.CharField(max_length=200, blank=True, default="")
+    scorer_name = models.CharField(max_length=1000, blank=True, default="")
+    scorer_ids = models.JSONField(default=list, help_text="Every scorer of the batch, in order.")
     scope_type = models.CharField(max_length=16, choices=ScopeType.choices, default=ScopeType.TRACE)
+    span_type = models.CharField(
+        max_length=32, blank=True, default="", help_text="Span scope: the span type scored."
+    )
     trace_ids = models.JSONField(default=list, help_text="Known trace ids that are scored.")
     unknown_trace_ids = models.JSONField(default=list, blank=True)
+    unknown_targets = models.JSONField(
+        default=list, blank=True, help_text="Requested (trace, span) targets that do not exist."
+    )
     trace_count = models.PositiveIntegerField(default=0)
+    score_count = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The Idempotency-Key of the request that started it: a retry returns this batch.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "scoring batches"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["created_by", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="batch_unique_idempotency_key_per_user",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.scorer_id} × {self.trace_count} ({self.created_at:%Y-%m-%d %H:%M})"
 
+    @property
+    def all_scorer_ids(self) -> list[str]:
+        return list(self.scorer_ids) or [self.scorer_id]
+
     def progress(self) -> dict[str, int]:
-        """Counts of this batch's scores by status, plus the total.
+        """Counts of this batch's scores by status, plus the total and ``done``.
 
         ``pending`` is ``queued`` (waiting for a worker) plus ``running`` (a
-        worker holds its lease).
+        worker holds its lease); ``done`` is succeeded + failed + skipped.
         """
-        pending = Q(status=ScoreStatus.PENDING)
-        counts = self.scores.aggregate(
-            pending=Count("id", filter=pending),
-            queued=Count("id", filter=pending & Q(lease_expires_at__isnull=True)),
-            running=Count("id", filter=pending & Q(lease_expires_at__isnull=False)),
-            succeeded=Count("id", filter=Q(status=ScoreStatus.SUCCEEDED)),
-            failed=Count("id", filter=Q(status=ScoreStatus.FAILED)),
-        )
-        return {"total": self.trace_count, **counts}
+        counts = self.scores.aggregate(**_PROGRESS)
+        return _with_done(counts, self.score_count or self.trace_count)
+
+    def progress_by_scorer(self) -> list[dict]:
+        """``progress()`` per scorer, in the batch's scorer order: one query."""
+        rows = {
+            row.pop("scorer_id"): row
+            for row in self.scores.order_by().values("scorer_id").annotate(**_PROGRESS)
+        }
+        empty = dict.fromkeys(_PROGRESS, 0)
+        return [
+            {"scorer_id": scorer_id, **_with_done(rows.get(scorer_id, dict(empty)))}
+            for scorer_id in self.all_scorer_ids
+        ]
+
+
+_PENDING = Q(status=ScoreStatus.PENDING)
+_PROGRESS = {
+    "pending": Count("id", filter=_PENDING),
+    "queued": Count("id", filter=_PENDING & Q(lease_expires_at__isnull=True)),
+    "running": Count("id", filter=_PENDING & Q(lease_expires_at__isnull=False)),
+    "succeeded": Count("id", filter=Q(status=ScoreStatus.SUCCEEDED)),
+    "failed": Count("id", filter=Q(status=ScoreStatus.FAILED)),
+    "skipped": Count("id", filter=Q(status=ScoreStatus.SKIPPED)),
+}
+
+
+def _with_done(counts: dict, total: int | None = None) -> dict[str, int]:
+    done = counts["succeeded"] + counts["failed"] + counts["skipped"]
+    if total is None:
+        total = done + counts["pending"]
+    return {"total": total, **counts, "done": done}
 
 
 class ScoreQuerySet(models.QuerySet):
@@ -65,12 +115,14 @@ class ScoreQuerySet(models.QuerySet):
 
 
 class Score(models.Model):
-    """One scorer result for one trace (and the span that was scored).
+    """One scorer result for one span of a trace (the root for whole-trace scoring).
 
-    Keeps the scorer's name and version as they were when it ran, and the
-    input/output that was scored, so a score stays explainable after the
-    trace or the scorer changes. Exactly one Score per (batch, trace): a
-    retried or twice-delivered task updates it instead of adding a second.
+    Keeps the scorer's name and version and the span's name and type as they
+    were when it ran, and the input/output that was scored, so a score stays
+    explainable after the trace or the scorer changes. Exactly one Score per
+    (batch, scorer, trace, span): a retried or twice-delivered task updates it
+    instead of adding a second. ``skipped`` means the scorer does not apply
+    (``reason`` says why); it is never a failure.
 
     A worker claims a pending Score before it runs the scorer: ``claimed_by``
     names that run and ``lease_expires_at`` says until when it may hold the
@@ -85,6 +137,8 @@ class Score(models.Model):
         "observability.Trace", on_delete=models.CASCADE, related_name="scores"
     )
     span_id = models.CharField(max_length=16, blank=True, default="")
+    span_name = models.CharField(max_length=512, blank=True, default="")
+    span_type = models.CharField(max_length=32, blank=True, default="")
     score = models.FloatField(null=True, blank=True)
     reason = models.TextField(blank=True, default="")
     status = models.CharField(
@@ -120,11 +174,15 @@ class Score(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["batch", "trace"], name="score_unique_per_batch_trace"),
+            models.UniqueConstraint(
+                fields=["batch", "scorer_id", "trace", "span_id"],
+                name="score_unique_per_batch_target",
+            ),
         ]
         indexes = [
             models.Index(fields=["scorer_id", "-created_at"], name="score_scorer_created_idx"),
             models.Index(fields=["trace", "-created_at"], name="score_trace_created_idx"),
+            models.Index(fields=["trace", "span_id"], name="score_trace_span_idx"),
             models.Index(fields=["status", "created_at"], name="score_status_created_idx"),
             models.Index(
                 fields=["lease_expires_at"],
@@ -138,4 +196,5 @@ class Score(models.Model):
         return f"{self.scorer_id} on {self.trace_id}: {value} ({self.status})"
 
     def get_absolute_url(self) -> str:
-        return reverse("observability:trace-detail", args=[self.trace_id])
+        url = reverse("observability:trace-detail", args=[self.trace_id])
+        return f"{url}?span={self.span_id}" if self.span_id else url

@@ -4,10 +4,39 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from observability.choices import SpanType
 from observability.serializers import DurationMsField
 from scoring.choices import ScopeType
 from scoring.models import Score, ScoringBatch
-from scoring.services import MAX_BATCH_TRACES
+from scoring.services import (
+    MAX_BATCH_SCORERS,
+    MAX_BATCH_SCORES,
+    MAX_BATCH_TARGETS,
+    MAX_BATCH_TRACES,
+)
+
+TARGETS_SCHEMA = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": MAX_BATCH_TARGETS,
+    "items": {
+        "type": "object",
+        "required": ["traceId"],
+        "properties": {
+            "traceId": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"},
+            "spanId": {
+                "type": "string",
+                "pattern": "^[0-9a-fA-F]{16}$",
+                "description": "Omitted: the trace's root span.",
+            },
+        },
+    },
+}
+
+
+@extend_schema_field(TARGETS_SCHEMA)
+class TargetsField(serializers.JSONField):
+    """A list of ``{traceId, spanId?}``; checked by the service (fast for 50,000 targets)."""
 
 
 @extend_schema_field({"type": "string", "pattern": "^[0-9a-fA-F]{32}$"})
@@ -21,45 +50,170 @@ class ScorerIdText(serializers.CharField):
 
 
 class BatchRequestSerializer(serializers.Serializer):
-    """``POST /api/trace-scorers/batch``. Trace ids are checked by the service."""
+    """``POST /api/trace-scorers/batch``. Ids and targets are checked by the service.
+
+    Forms: ``{scorerId | scorerIds, traceIds, scopeType: "trace"}`` (each trace's
+    root span); ``{scorerIds, scopeType: "span", targets: [{traceId, spanId}]}``
+    (exactly those spans); ``{scorerIds, scopeType: "span", traceIds, spanType}``
+    (every span of that type in those traces).
+    """
 
     scorerId = ScorerIdText(  # noqa: N815
+        required=False,
         # Untrimmed: " " is an unknown scorer (404), not a missing one.
         trim_whitespace=False,
-        help_text="Id of a registered scorer.",
+        help_text="Id of a registered scorer (or give scorerIds).",
+    )
+    scorerIds = serializers.ListField(  # noqa: N815
+        child=ScorerIdText(trim_whitespace=False),
+        required=False,
+        allow_empty=False,
+        max_length=MAX_BATCH_SCORERS,
+        help_text=f"1 to {MAX_BATCH_SCORERS} scorer ids; each scores every target.",
     )
     traceIds = serializers.ListField(  # noqa: N815
         child=TraceIdText(),
+        required=False,
         allow_empty=False,
         min_length=1,
         max_length=MAX_BATCH_TRACES,
         help_text=f"1 to {MAX_BATCH_TRACES:,} trace ids (32 hex characters). Repeats count once.",
     )
+    targets = TargetsField(
+        required=False,
+        help_text=f"scopeType 'span': 1 to {MAX_BATCH_TARGETS:,} spans, in at most "
+        f"{MAX_BATCH_TRACES:,} traces. A target without spanId is the trace's root span.",
+    )
     scopeType = serializers.ChoiceField(  # noqa: N815
-        choices=ScopeType.choices, default=ScopeType.TRACE
+        choices=ScopeType.choices,
+        default=ScopeType.TRACE,
+        help_text="'trace': each trace's root span, for the whole trace; 'span': the "
+        "spans given by targets, or by traceIds and spanType.",
+    )
+    spanType = serializers.ChoiceField(  # noqa: N815
+        choices=SpanType.choices,
+        required=False,
+        help_text="scopeType 'span' with traceIds: score every span of this type.",
+    )
+
+    def validate(self, attrs):
+        if ("scorerId" in attrs) == ("scorerIds" in attrs):
+            raise serializers.ValidationError("Give scorerId or scorerIds (exactly one of them).")
+        if "traceIds" not in attrs and "targets" not in attrs:
+            raise serializers.ValidationError({"traceIds": ["This field is required."]})
+        return attrs
+
+    def service_kwargs(self) -> dict:
+        data = self.validated_data
+        return {
+            "scorer_ids": data.get("scorerIds") or [data["scorerId"]],
+            "trace_ids": data.get("traceIds"),
+            "targets": data.get("targets"),
+            "scope_type": data["scopeType"],
+            "span_type": data.get("spanType", ""),
+        }
+
+
+class ScorerPlanSerializer(serializers.Serializer):
+    scorerId = serializers.CharField()  # noqa: N815
+    scorerName = serializers.CharField()  # noqa: N815
+    scoreCount = serializers.IntegerField(help_text="Targets this scorer scores.")  # noqa: N815
+    skipCount = serializers.IntegerField(  # noqa: N815
+        help_text="Of those, targets it does not apply to: they end 'skipped', not failed."
     )
 
 
-class BatchStartedSerializer(serializers.Serializer):
-    message = serializers.CharField()
+class BatchPlanSerializer(serializers.Serializer):
+    """What a batch request scores, before anything runs."""
+
     traceCount = serializers.IntegerField()  # noqa: N815
+    scoreCount = serializers.IntegerField(  # noqa: N815
+        help_text=f"Scores the batch makes: targets × scorers, at most {MAX_BATCH_SCORES:,}."
+    )
+    scopeType = serializers.CharField()  # noqa: N815
+    spanType = serializers.CharField(allow_blank=True)  # noqa: N815
+    scorers = ScorerPlanSerializer(many=True)
+    unknownTraceIds = serializers.ListField(child=serializers.CharField())  # noqa: N815
+    unknownTargets = serializers.ListField(  # noqa: N815
+        child=serializers.DictField(child=serializers.CharField())
+    )
+
+
+class BatchStartedSerializer(BatchPlanSerializer):
+    message = serializers.CharField()
     status = serializers.CharField()
     batchId = serializers.UUIDField()  # noqa: N815
-    unknownTraceIds = serializers.ListField(child=serializers.CharField())  # noqa: N815
+
+
+def plan_body(plan) -> dict:
+    """The JSON answer describing a ``services.BatchPlan``."""
+    return {
+        "traceCount": len(plan.trace_ids),
+        "scoreCount": plan.score_count,
+        "scopeType": plan.scope_type,
+        "spanType": plan.span_type,
+        "scorers": [
+            {
+                "scorerId": row["scorer"].id,
+                "scorerName": row["scorer"].name,
+                "scoreCount": row["score_count"],
+                "skipCount": row["skip_count"],
+            }
+            for row in plan.per_scorer()
+        ],
+        "unknownTraceIds": plan.unknown_trace_ids,
+        "unknownTargets": plan.unknown_targets,
+    }
+
+
+def started_message(plan) -> str:
+    """ "Scoring started for 3 traces", as the plan words it; spans and scorers named when
+    there is more than that."""
+    traces = len(plan.trace_ids)
+    text = f"Scoring started for {traces} trace{'s' if traces != 1 else ''}"
+    if plan.scope_type == ScopeType.SPAN:
+        spans = plan.target_count
+        text = f"Scoring started for {spans} span{'s' if spans != 1 else ''} in {traces} trace"
+        text += "s" if traces != 1 else ""
+    if len(plan.scorers) > 1:
+        text += f" with {len(plan.scorers)} scorers"
+    return text
+
+
+class ScorerProgressSerializer(serializers.Serializer):
+    scorerId = serializers.CharField(source="scorer_id")  # noqa: N815
+    total = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    queued = serializers.IntegerField()
+    running = serializers.IntegerField()
+    succeeded = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    skipped = serializers.IntegerField()
 
 
 class BatchSerializer(serializers.ModelSerializer):
     batchId = serializers.UUIDField(source="id")  # noqa: N815
-    scorerId = serializers.CharField(source="scorer_id")  # noqa: N815
+    scorerId = serializers.CharField(source="scorer_id", help_text="The first scorer.")  # noqa: N815
     scorerName = serializers.CharField(source="scorer_name")  # noqa: N815
-    total = serializers.IntegerField(source="trace_count")
+    scorerIds = serializers.ListField(  # noqa: N815
+        source="all_scorer_ids", child=serializers.CharField()
+    )
+    scopeType = serializers.CharField(source="scope_type")  # noqa: N815
+    spanType = serializers.CharField(source="span_type")  # noqa: N815
+    traceCount = serializers.IntegerField(source="trace_count")  # noqa: N815
+    total = serializers.SerializerMethodField(help_text="Scores of the batch.")
     pending = serializers.SerializerMethodField(help_text="Queued plus running.")
     queued = serializers.SerializerMethodField(help_text="Pending; no worker has started it.")
     running = serializers.SerializerMethodField(help_text="Pending; a worker is scoring it.")
     succeeded = serializers.SerializerMethodField()
     failed = serializers.SerializerMethodField()
+    skipped = serializers.SerializerMethodField(
+        help_text="The scorer does not apply to the span; never a failure."
+    )
     status = serializers.SerializerMethodField()
+    perScorer = serializers.SerializerMethodField()  # noqa: N815
     unknownTraceIds = serializers.ListField(source="unknown_trace_ids")  # noqa: N815
+    unknownTargets = serializers.ListField(source="unknown_targets")  # noqa: N815
     createdAt = serializers.DateTimeField(source="created_at")  # noqa: N815
     finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)  # noqa: N815
 
@@ -69,14 +223,21 @@ class BatchSerializer(serializers.ModelSerializer):
             "batchId",
             "scorerId",
             "scorerName",
+            "scorerIds",
+            "scopeType",
+            "spanType",
             "status",
+            "traceCount",
             "total",
             "pending",
             "queued",
             "running",
             "succeeded",
             "failed",
+            "skipped",
+            "perScorer",
             "unknownTraceIds",
+            "unknownTargets",
             "createdAt",
             "finishedAt",
         ]
@@ -85,6 +246,9 @@ class BatchSerializer(serializers.ModelSerializer):
         if not hasattr(batch, "_progress_cache"):
             batch._progress_cache = batch.progress()
         return batch._progress_cache
+
+    def get_total(self, batch) -> int:
+        return self._progress(batch)["total"]
 
     def get_pending(self, batch) -> int:
         return self._progress(batch)["pending"]
@@ -101,8 +265,15 @@ class BatchSerializer(serializers.ModelSerializer):
     def get_failed(self, batch) -> int:
         return self._progress(batch)["failed"]
 
+    def get_skipped(self, batch) -> int:
+        return self._progress(batch)["skipped"]
+
     def get_status(self, batch) -> str:
         return "running" if self._progress(batch)["pending"] else "finished"
+
+    @extend_schema_field(ScorerProgressSerializer(many=True))
+    def get_perScorer(self, batch) -> list:  # noqa: N802
+        return ScorerProgressSerializer(batch.progress_by_scorer(), many=True).data
 
 
 class ScoreSerializer(serializers.ModelSerializer):
@@ -113,7 +284,11 @@ class ScoreSerializer(serializers.ModelSerializer):
     scorerName = serializers.CharField(source="scorer_name")  # noqa: N815
     scorerVersion = serializers.CharField(source="scorer_version")  # noqa: N815
     traceId = serializers.CharField(source="trace_id")  # noqa: N815
-    spanId = serializers.CharField(source="span_id")  # noqa: N815
+    spanId = serializers.CharField(  # noqa: N815
+        source="span_id", help_text="The scored span (the root for whole-trace scoring)."
+    )
+    spanName = serializers.CharField(source="span_name")  # noqa: N815
+    spanType = serializers.CharField(source="span_type")  # noqa: N815
     batchId = serializers.UUIDField(source="batch_id", allow_null=True)  # noqa: N815
     durationMs = DurationMsField(source="duration_ms")  # noqa: N815
     createdAt = serializers.DateTimeField(source="created_at")  # noqa: N815
@@ -137,6 +312,8 @@ class ScoreSerializer(serializers.ModelSerializer):
             "scorerVersion",
             "traceId",
             "spanId",
+            "spanName",
+            "spanType",
             "score",
             "reason",
             "status",
@@ -155,9 +332,11 @@ class ScoreSerializer(serializers.ModelSerializer):
         return reverse("api-trace-detail", args=[score.trace_id], request=self.context["request"])
 
     def get_traceWebUrl(self, score) -> str:  # noqa: N802
-        return reverse(
+        """The trace page, opened on the scored span."""
+        url = reverse(
             "observability:trace-detail", args=[score.trace_id], request=self.context["request"]
         )
+        return f"{url}?span={score.span_id}" if score.span_id else url
 
 
 class ScoreDetailSerializer(ScoreSerializer):
@@ -178,6 +357,13 @@ class ScorerSerializer(serializers.Serializer):
     unavailableReason = serializers.CharField(source="unavailable_reason")  # noqa: N815
     resultCount = serializers.IntegerField(source="stats.count")  # noqa: N815
     failedCount = serializers.IntegerField(source="stats.failed")  # noqa: N815
+    skippedCount = serializers.IntegerField(source="stats.skipped")  # noqa: N815
+    spanTypes = serializers.SerializerMethodField(  # noqa: N815
+        help_text="Span types the scorer applies to when spans are scored; null: any."
+    )
     meanScore = serializers.FloatField(source="stats.mean", allow_null=True)  # noqa: N815
     lastRunAt = serializers.DateTimeField(source="stats.last_run", allow_null=True)  # noqa: N815
     resultsUrl = serializers.CharField(source="results_url")  # noqa: N815
+
+    def get_spanTypes(self, row) -> list[str] | None:  # noqa: N802
+        return sorted(row.span_types) if row.span_types is not None else None

@@ -26,32 +26,47 @@ failing a Score for waiting its turn:
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 import socket
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
+from redis.exceptions import RedisError
 
-from observability.models import Trace
+from observability.choices import SpanType
+from observability.models import Span, Trace
 from scoring.choices import ScopeType, ScoreSource, ScoreStatus
 from scoring.models import Score, ScoringBatch
 from scoring.scorers import registry
+from scoring.scorers.base import Scorer
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH_TRACES = 10_000
+MAX_BATCH_TARGETS = 50_000
+MAX_BATCH_SCORES = 50_000
+MAX_BATCH_SCORERS = 20
 # Batches up to this size queue their tasks straight from the request; larger
 # ones hand the queueing to one task, so the request answers at once.
 DIRECT_ENQUEUE_LIMIT = 50
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
 SCORE_TASK = "scoring.tasks.score_trace"
+# Rows per INSERT … SELECT / lookup statement, well under every database's
+# limit on query parameters.
+CHUNK = 5_000
 
 
 class BatchError(Exception):
@@ -70,6 +85,21 @@ class InvalidBatchError(BatchError):
 
 class NoKnownTracesError(BatchError):
     status_code = 404
+
+
+class QueueUnavailableError(BatchError):
+    """The task queue could not take the batch's tasks; the batch was removed again."""
+
+    status_code = 503
+
+
+QUEUE_UNAVAILABLE = (
+    "The task queue is unavailable, so scoring could not start; nothing was created. "
+    "Try again shortly."
+)
+# What queueing raises when the broker is away: Redis errors, socket errors, and
+# database errors for django-q2's ORM broker.
+BROKER_ERRORS = (RedisError, OSError, DatabaseError)
 
 
 def _clean_trace_ids(trace_ids: Any) -> list[str]:
@@ -95,64 +125,414 @@ def _clean_trace_ids(trace_ids: Any) -> list[str]:
     return list(cleaned)
 
 
+def _clean_targets(targets: Any) -> list[tuple[str, str]]:
+    """(trace id, span id or "" for the root) pairs, repeats once, in order."""
+    if not isinstance(targets, list) or not targets:
+        raise InvalidBatchError("targets must be a non-empty list of {traceId, spanId} objects.")
+    if len(targets) > MAX_BATCH_TARGETS:
+        raise InvalidBatchError(
+            f"A batch takes at most {MAX_BATCH_TARGETS:,} targets; got {len(targets):,}."
+        )
+    cleaned: dict[tuple[str, str], None] = {}
+    malformed = []
+    for value in targets:
+        trace_id = value.get("traceId") if isinstance(value, dict) else None
+        span_id = value.get("spanId") if isinstance(value, dict) else None
+        trace_id = trace_id.strip().lower() if isinstance(trace_id, str) else ""
+        span_id = span_id.strip().lower() if isinstance(span_id, str) else span_id
+        if TRACE_ID.match(trace_id) and (span_id in (None, "") or SPAN_ID.match(span_id)):
+            cleaned.setdefault((trace_id, span_id or ""), None)
+        else:
+            malformed.append(value)
+    if malformed:
+        shown = ", ".join(repr(v) for v in malformed[:3])
+        raise InvalidBatchError(
+            f"{len(malformed)} target(s) are not a traceId of 32 and an optional spanId of "
+            f"16 hexadecimal characters: {shown}."
+        )
+    if len({trace_id for trace_id, _ in cleaned}) > MAX_BATCH_TRACES:
+        raise InvalidBatchError(f"A batch takes targets in at most {MAX_BATCH_TRACES:,} traces.")
+    return list(cleaned)
+
+
+def _scorers(scorer_ids: Any) -> list[Scorer]:
+    if isinstance(scorer_ids, str):
+        scorer_ids = [scorer_ids]
+    if not isinstance(scorer_ids, list) or not scorer_ids:
+        raise InvalidBatchError("Give scorerId, or scorerIds: a non-empty list of scorer ids.")
+    if len(scorer_ids) > MAX_BATCH_SCORERS:
+        raise InvalidBatchError(
+            f"A batch takes at most {MAX_BATCH_SCORERS} scorers; got {len(scorer_ids)}."
+        )
+    scorers: dict[str, Scorer] = {}
+    for scorer_id in scorer_ids:
+        try:
+            scorer = registry.get(scorer_id)
+        except (registry.UnknownScorer, TypeError):
+            raise UnknownScorerError(f"No scorer with id {scorer_id!r}.") from None
+        available, why = scorer.availability()
+        if not available:
+            raise InvalidBatchError(f"Scorer {scorer_id!r} is unavailable: {why}")
+        scorers.setdefault(scorer.id, scorer)
+    return list(scorers.values())
+
+
+@dataclass
+class BatchPlan:
+    """What a batch request would score: its scorers × its target spans.
+
+    ``span_pks`` are the target spans' rows (span scope); trace scope targets
+    each known trace's root. ``type_counts`` counts targets per span type, so
+    each scorer's skips are known before anything runs.
+    """
+
+    scorers: list[Scorer]
+    scope_type: str
+    span_type: str
+    trace_ids: list[str]
+    unknown_trace_ids: list[str]
+    unknown_targets: list[dict[str, str]]
+    target_count: int
+    type_counts: dict[str, int]
+    span_pks: list[int] = field(default_factory=list)
+
+    @property
+    def score_count(self) -> int:
+        return self.target_count * len(self.scorers)
+
+    def skip_count(self, scorer: Scorer) -> int:
+        """Targets this scorer will skip: spans of a type it does not apply to.
+
+        Whole-trace scoring scores the root for the whole trace, which every
+        scorer applies to.
+        """
+        if self.scope_type != ScopeType.SPAN:
+            return 0
+        return sum(n for kind, n in self.type_counts.items() if not scorer.applies_to(kind))
+
+    def per_scorer(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "scorer": scorer,
+                "score_count": self.target_count,
+                "skip_count": self.skip_count(scorer),
+            }
+            for scorer in self.scorers
+        ]
+
+
+def plan_batch(
+    *,
+    scorer_ids: Any,
+    trace_ids: Any = None,
+    targets: Any = None,
+    scope_type: str = ScopeType.TRACE,
+    span_type: str = "",
+) -> BatchPlan:
+    """Check a batch request and resolve its targets, without writing anything.
+
+    Request forms: trace scope with ``trace_ids`` (each trace's root span);
+    span scope with ``targets`` (exactly those spans, a missing span id meaning
+    the root), or with ``trace_ids`` and ``span_type`` (every span of that
+    type in those traces). Raises a ``BatchError`` subclass that says what is
+    wrong.
+    """
+    if scope_type not in ScopeType.values:
+        raise InvalidBatchError(
+            f"scopeType must be 'trace' (the root span of each trace) or 'span'; got "
+            f"{scope_type!r}."
+        )
+    scorers = _scorers(scorer_ids)
+    asked = len(targets) if isinstance(targets, list) else 0
+    if scope_type == ScopeType.TRACE and isinstance(trace_ids, list):
+        asked = len(trace_ids)
+    within = asked <= (MAX_BATCH_TRACES if scope_type == ScopeType.TRACE else MAX_BATCH_TARGETS)
+    if within and asked * len(scorers) > MAX_BATCH_SCORES:  # refused before any read
+        raise InvalidBatchError(
+            f"A batch makes at most {MAX_BATCH_SCORES:,} scores; this one asks for "
+            f"{asked * len(scorers):,} ({asked:,} targets × {len(scorers)} scorers)."
+        )
+    if scope_type == ScopeType.TRACE:
+        if targets is not None:
+            raise InvalidBatchError("targets need scopeType 'span'.")
+        if span_type:
+            raise InvalidBatchError("spanType needs scopeType 'span'.")
+        return _plan_traces(scorers, _clean_trace_ids(trace_ids))
+    if targets is not None:
+        if trace_ids is not None or span_type:
+            raise InvalidBatchError("Give either targets, or traceIds with spanType, not both.")
+        return _plan_targets(scorers, _clean_targets(targets))
+    if not span_type:
+        raise InvalidBatchError(
+            "scopeType 'span' needs targets ([{traceId, spanId}]), or traceIds with spanType."
+        )
+    if span_type not in SpanType.values:
+        raise InvalidBatchError(
+            f"spanType must be one of {', '.join(SpanType.values)}; got {span_type!r}."
+        )
+    return _plan_span_type(scorers, _clean_trace_ids(trace_ids), span_type)
+
+
+def _check_size(plan: BatchPlan) -> BatchPlan:
+    if plan.score_count > MAX_BATCH_SCORES:
+        raise InvalidBatchError(
+            f"A batch makes at most {MAX_BATCH_SCORES:,} scores; this one would make "
+            f"{plan.score_count:,} ({plan.target_count:,} targets × {len(plan.scorers)} "
+            "scorers)."
+        )
+    return plan
+
+
+def _plan_traces(scorers: list[Scorer], wanted: list[str]) -> BatchPlan:
+    roots = dict(Trace.objects.filter(trace_id__in=wanted).values_list("trace_id", "span_type"))
+    known = [t for t in wanted if t in roots]
+    if not known:
+        raise NoKnownTracesError(f"None of the {len(wanted)} trace ids is a known trace.")
+    return _check_size(
+        BatchPlan(
+            scorers=scorers,
+            scope_type=ScopeType.TRACE,
+            span_type="",
+            trace_ids=known,
+            unknown_trace_ids=[t for t in wanted if t not in roots],
+            unknown_targets=[],
+            target_count=len(known),
+            type_counts=dict(Counter(roots.values())),
+        )
+    )
+
+
+def _plan_span_type(scorers: list[Scorer], wanted: list[str], span_type: str) -> BatchPlan:
+    known = set(Trace.objects.filter(trace_id__in=wanted).values_list("trace_id", flat=True))
+    if not known:
+        raise NoKnownTracesError(f"None of the {len(wanted)} trace ids is a known trace.")
+    pks = list(
+        Span.objects.filter(trace_id__in=known, span_type=span_type)
+        .order_by("trace_id", "started_at", "span_id")
+        .values_list("pk", flat=True)
+    )
+    if not pks:
+        label = SpanType(span_type).label.lower()
+        raise NoKnownTracesError(
+            f"None of the {len(known)} known traces has a span of type {label}."
+        )
+    return _check_size(
+        BatchPlan(
+            scorers=scorers,
+            scope_type=ScopeType.SPAN,
+            span_type=span_type,
+            trace_ids=[t for t in wanted if t in known],
+            unknown_trace_ids=[t for t in wanted if t not in known],
+            unknown_targets=[],
+            target_count=len(pks),
+            type_counts={span_type: len(pks)},
+            span_pks=pks,
+        )
+    )
+
+
+def _plan_targets(scorers: list[Scorer], wanted: list[tuple[str, str]]) -> BatchPlan:
+    trace_ids = list(dict.fromkeys(trace_id for trace_id, _ in wanted))
+    roots = dict(
+        Trace.objects.filter(trace_id__in=trace_ids).values_list("trace_id", "root_span_id")
+    )
+    # A target without a span id means the trace's root span.
+    pairs = [(t, s or roots.get(t) or "") for t, s in wanted]
+    found: dict[tuple[str, str], tuple[int, str]] = {}
+    for start in range(0, len(pairs), CHUNK):
+        chunk = [p for p in pairs[start : start + CHUNK] if p[0] in roots and p[1]]
+        rows = Span.objects.filter(
+            trace_id__in={t for t, _ in chunk}, span_id__in={s for _, s in chunk}
+        ).values_list("trace_id", "span_id", "pk", "span_type")
+        wanted_here = set(chunk)
+        for trace_id, span_id, pk, kind in rows:
+            if (trace_id, span_id) in wanted_here:
+                found[(trace_id, span_id)] = (pk, kind)
+    chosen: dict[int, str] = {}
+    unknown_targets = []
+    for (trace_id, span_id), pair in zip(wanted, pairs, strict=True):
+        if pair in found:
+            pk, kind = found[pair]
+            chosen.setdefault(pk, kind)
+        else:
+            unknown = {"traceId": trace_id}
+            if span_id:
+                unknown["spanId"] = span_id
+            unknown_targets.append(unknown)
+    if not chosen:
+        raise NoKnownTracesError(f"None of the {len(wanted)} targets is a known span.")
+    known_traces = {t for t, _ in found}
+    return _check_size(
+        BatchPlan(
+            scorers=scorers,
+            scope_type=ScopeType.SPAN,
+            span_type="",
+            trace_ids=[t for t in trace_ids if t in known_traces],
+            unknown_trace_ids=[t for t in trace_ids if t not in roots],
+            unknown_targets=unknown_targets,
+            target_count=len(chosen),
+            type_counts=dict(Counter(chosen.values())),
+            span_pks=list(chosen),
+        )
+    )
+
+
 @transaction.atomic
 def start_batch(
     *,
-    scorer_id: str,
-    trace_ids: list[str],
+    scorer_id: str | None = None,
+    scorer_ids: list[str] | None = None,
+    trace_ids: list[str] | None = None,
+    targets: list[dict] | None = None,
     scope_type: str = ScopeType.TRACE,
+    span_type: str = "",
     created_by=None,
+    idempotency_key: str = "",
 ) -> ScoringBatch:
-    """Start scoring these traces with this scorer; the work happens in the workers.
+    """Start scoring traces or spans with one or more scorers; workers do the scoring.
 
-    Raises a ``BatchError`` subclass (with ``status_code``) for a request that
-    cannot start. Repeated ids are scored once; unknown ids are kept on the
-    batch as ``unknown_trace_ids`` and not scored.
+    See ``plan_batch`` for the request forms. Makes exactly one Score per
+    (scorer, target span): pending, or skipped at once (with the reason) when
+    the scorer does not apply to the span's type. Raises a ``BatchError``
+    subclass (with ``status_code``) for a request that cannot start. Repeats
+    are scored once; unknown trace ids and targets are kept on the batch and
+    not scored.
+
+    The tasks are queued once the batch is committed. If the task queue cannot
+    take them, the batch and its Scores are deleted again and
+    ``QueueUnavailableError`` (503) is raised: a retry never finds a duplicate.
+    With an ``idempotency_key``, a repeated request of the same user returns
+    the batch the first one started (``batch.replayed`` is True).
     """
-    if scope_type != ScopeType.TRACE:
-        raise InvalidBatchError(
-            f"scopeType must be 'trace' (whole-trace scoring); got {scope_type!r}."
-        )
-    try:
-        scorer = registry.get(scorer_id)
-    except registry.UnknownScorer:
-        raise UnknownScorerError(f"No scorer with id {scorer_id!r}.") from None
-    available, why = scorer.availability()
-    if not available:
-        raise InvalidBatchError(f"Scorer {scorer_id!r} is unavailable: {why}")
-    wanted = _clean_trace_ids(trace_ids)
-    roots = dict(Trace.objects.filter(trace_id__in=wanted).values_list("trace_id", "root_span_id"))
-    known = [t for t in wanted if t in roots]
-    unknown = [t for t in wanted if t not in roots]
-    if not known:
-        raise NoKnownTracesError(f"None of the {len(wanted)} trace ids is a known trace.")
-
-    now = timezone.now()
-    batch = ScoringBatch.objects.create(
-        scorer_id=scorer.id,
-        scorer_name=scorer.name,
+    user = created_by if getattr(created_by, "is_authenticated", False) else None
+    if idempotency_key and user is not None:
+        earlier = ScoringBatch.objects.filter(
+            created_by=user, idempotency_key=idempotency_key
+        ).first()
+        if earlier is not None:
+            return _replayed(earlier)
+    plan = plan_batch(
+        scorer_ids=scorer_ids if scorer_ids is not None else scorer_id,
+        trace_ids=trace_ids,
+        targets=targets,
         scope_type=scope_type,
-        trace_ids=known,
-        unknown_trace_ids=unknown,
-        trace_count=len(known),
-        created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+        span_type=span_type,
     )
-    _insert_pending_scores(batch=batch, scorer=scorer, trace_ids=known, now=now)
-    if len(known) <= DIRECT_ENQUEUE_LIMIT:
-        transaction.on_commit(lambda: enqueue_scores(batch_id=batch.pk))
+    now = timezone.now()
+    # A savepoint only when a key could collide with a concurrent request's.
+    guard = transaction.atomic() if idempotency_key else contextlib.nullcontext()
+    try:
+        with guard:
+            batch = ScoringBatch.objects.create(
+                scorer_id=plan.scorers[0].id,
+                scorer_name=", ".join(s.name for s in plan.scorers)[:1000],
+                scorer_ids=[s.id for s in plan.scorers],
+                scope_type=plan.scope_type,
+                span_type=plan.span_type,
+                trace_ids=plan.trace_ids,
+                unknown_trace_ids=plan.unknown_trace_ids,
+                unknown_targets=plan.unknown_targets,
+                trace_count=len(plan.trace_ids),
+                score_count=plan.score_count,
+                created_by=user,
+                idempotency_key=idempotency_key if user is not None else "",
+            )
+    except IntegrityError:
+        # The same key in a request that got here first, at the same moment.
+        earlier = ScoringBatch.objects.get(created_by=user, idempotency_key=idempotency_key)
+        return _replayed(earlier)
+    batch.plan = plan  # for the answer: per-scorer counts and skips
+    skipped = 0
+    for scorer in plan.scorers:
+        if plan.scope_type == ScopeType.TRACE:
+            _insert_pending_scores(batch=batch, scorer=scorer, trace_ids=plan.trace_ids, now=now)
+        else:
+            for start in range(0, len(plan.span_pks), CHUNK):
+                _insert_pending_scores(
+                    batch=batch,
+                    scorer=scorer,
+                    span_pks=plan.span_pks[start : start + CHUNK],
+                    now=now,
+                )
+            skipped += _skip_inapplicable(batch=batch, scorer=scorer, plan=plan, now=now)
+    if skipped == plan.score_count:
+        transaction.on_commit(lambda: finish_batch_if_done(batch_id=batch.pk))
     else:
-        transaction.on_commit(
-            lambda: async_task("scoring.tasks.enqueue_batch", str(batch.pk), group=str(batch.pk))
-        )
+        direct = plan.score_count - skipped <= DIRECT_ENQUEUE_LIMIT
+        transaction.on_commit(lambda: queue_batch_or_undo(batch_id=batch.pk, direct=direct))
+    batch.replayed = False
     return batch
 
 
-def _insert_pending_scores(*, batch: ScoringBatch, scorer, trace_ids: list[str], now) -> int:
-    """Create the batch's pending Scores with one INSERT … SELECT, whatever their number.
+def _replayed(batch: ScoringBatch) -> ScoringBatch:
+    """The batch an earlier request with the same Idempotency-Key started, for the answer."""
+    batch.replayed = True
+    batch.plan = BatchPlan(
+        scorers=[s for s in registry.all() if s.id in batch.all_scorer_ids],
+        scope_type=batch.scope_type,
+        span_type=batch.span_type,
+        trace_ids=list(batch.trace_ids),
+        unknown_trace_ids=list(batch.unknown_trace_ids),
+        unknown_targets=list(batch.unknown_targets),
+        target_count=(batch.score_count or batch.trace_count) // max(len(batch.all_scorer_ids), 1),
+        type_counts=dict(
+            Counter(
+                batch.scores.filter(scorer_id=batch.scorer_id).values_list("span_type", flat=True)
+            )
+        ),
+    )
+    return batch
 
-    ``bulk_create`` would take one INSERT per ~45 rows on SQLite (999
-    variables per statement); this keeps a batch of any size at one statement
-    on every database. Values go through each field's own conversion.
+
+def _skip_inapplicable(*, batch: ScoringBatch, scorer: Scorer, plan: BatchPlan, now) -> int:
+    """Mark this scorer's Scores of span types it does not apply to as skipped."""
+    skipped = 0
+    for kind in plan.type_counts:
+        reason = scorer.skip_reason(kind)
+        if reason:
+            skipped += Score.objects.filter(
+                batch=batch, scorer_id=scorer.id, span_type=kind
+            ).update(status=ScoreStatus.SKIPPED, reason=reason, finished_at=now)
+    return skipped
+
+
+def queue_batch_or_undo(*, batch_id, direct: bool) -> None:
+    """Queue a committed batch's tasks; if the queue is away, delete the batch and say so.
+
+    Small batches queue one task per Score from here; large ones one fan-out
+    task (``scoring.tasks.enqueue_batch``), so the request answers at once.
+    Tasks already queued for a batch that is then deleted find no Score and
+    do nothing.
+    """
+    try:
+        if direct:
+            enqueue_scores(batch_id=batch_id)
+        else:
+            async_task("scoring.tasks.enqueue_batch", str(batch_id), group=str(batch_id))
+    except BROKER_ERRORS as error:
+        log.warning("Could not queue batch %s: %s", batch_id, error)
+        try:
+            ScoringBatch.objects.filter(pk=batch_id).delete()
+        except DatabaseError:
+            log.exception("Could not remove batch %s after the queue failed", batch_id)
+        raise QueueUnavailableError(QUEUE_UNAVAILABLE) from error
+
+
+def _insert_pending_scores(
+    *,
+    batch: ScoringBatch,
+    scorer: Scorer,
+    now,
+    trace_ids: list[str] | None = None,
+    span_pks: list[int] | None = None,
+) -> int:
+    """Create one scorer's pending Scores with one INSERT … SELECT, whatever their number.
+
+    From the traces (their root spans: trace scope) or from the spans
+    ``span_pks`` (span scope). ``bulk_create`` would take one INSERT per ~45
+    rows on SQLite (999 variables per statement); this keeps a batch at one
+    statement per scorer on every database. Values go through each field's own
+    conversion.
     """
     qn = connection.ops.quote_name
     meta = Score._meta
@@ -179,20 +559,23 @@ def _insert_pending_scores(*, batch: ScoringBatch, scorer, trace_ids: list[str],
         cast = connection.vendor == "postgresql"
         selected.append(f"CAST(%s AS {model_field.db_type(connection)})" if cast else "%s")
         params.append(model_field.get_db_prep_save(value, connection))
-    trace_meta = Trace._meta
-    columns += [qn(meta.get_field("trace").column), qn(meta.get_field("span_id").column)]
-    selected += [
-        qn(trace_meta.get_field("trace_id").column),
-        qn(trace_meta.get_field("root_span_id").column),
+    columns += [
+        qn(meta.get_field(name).column) for name in ("trace", "span_id", "span_name", "span_type")
     ]
+    if span_pks is None:
+        source, key, values = Trace._meta, "trace_id", trace_ids or []
+        picked = ("trace_id", "root_span_id", "name", "span_type")
+    else:
+        source, key, values = Span._meta, "id", span_pks
+        picked = ("trace", "span_id", "name", "span_type")
+    selected += [qn(source.get_field(name).column) for name in picked]
     sql = (
         f"INSERT INTO {qn(meta.db_table)} ({', '.join(columns)}) "
-        f"SELECT {', '.join(selected)} FROM {qn(trace_meta.db_table)} "
-        f"WHERE {qn(trace_meta.get_field('trace_id').column)} "
-        f"IN ({', '.join(['%s'] * len(trace_ids))})"
+        f"SELECT {', '.join(selected)} FROM {qn(source.db_table)} "
+        f"WHERE {qn(source.get_field(key).column)} IN ({', '.join(['%s'] * len(values))})"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *trace_ids])
+        cursor.execute(sql, [*params, *values])
         return cursor.rowcount
 
 
@@ -211,9 +594,12 @@ class Outcome:
     """What a scorer run produced for one Score: a result or an error message."""
 
     span_id: str = ""
+    span_name: str = ""
+    span_type: str = ""
     score: float | None = None
     reason: str = ""
     error: str = ""
+    skipped: bool = False  # the scorer does not apply; ``reason`` says why
     details: dict[str, Any] = field(default_factory=dict)
     input: Any = None
     output: Any = None
@@ -255,12 +641,20 @@ def record_score(*, score_id: int, claim: str, outcome: Outcome) -> bool:
     run holds it now (this run's lease expired and the Score was handed on).
     """
     failed = bool(outcome.error)
+    if failed:
+        status = ScoreStatus.FAILED
+    elif outcome.skipped:
+        status = ScoreStatus.SKIPPED
+    else:
+        status = ScoreStatus.SUCCEEDED
     updated = Score.objects.filter(
         pk=score_id, status=ScoreStatus.PENDING, claimed_by=claim
     ).update(
-        status=ScoreStatus.FAILED if failed else ScoreStatus.SUCCEEDED,
+        status=status,
         span_id=outcome.span_id or F("span_id"),
-        score=None if failed else outcome.score,
+        span_name=outcome.span_name or F("span_name"),
+        span_type=outcome.span_type or F("span_type"),
+        score=outcome.score if status == ScoreStatus.SUCCEEDED else None,
         reason=outcome.reason,
         error=outcome.error,
         details=outcome.details,

@@ -12,11 +12,12 @@ from scoring.models import Score
 from scoring.scorers import registry
 from scoring.scorers.base import Scorer
 
-EMPTY = {"count": 0, "failed": 0, "pending": 0, "mean": None, "last_run": None}
+EMPTY = {"count": 0, "failed": 0, "skipped": 0, "pending": 0, "mean": None, "last_run": None}
 
 
 def scorer_stats(scorer_id: str | None = None) -> dict[str, dict[str, Any]]:
-    """Result count, failures, pending, mean score and last run per scorer: one query."""
+    """Per scorer, in one query: results (finished: succeeded, failed or skipped),
+    failures, skips, pending, mean score and last run."""
     scores = Score.objects.all()
     if scorer_id:
         scores = scores.filter(scorer_id=scorer_id)
@@ -26,6 +27,7 @@ def scorer_stats(scorer_id: str | None = None) -> dict[str, dict[str, Any]]:
         .annotate(
             count=Count("id", filter=~Q(status=ScoreStatus.PENDING)),
             failed=Count("id", filter=Q(status=ScoreStatus.FAILED)),
+            skipped=Count("id", filter=Q(status=ScoreStatus.SKIPPED)),
             pending=Count("id", filter=Q(status=ScoreStatus.PENDING)),
             mean=Avg("score", filter=Q(status=ScoreStatus.SUCCEEDED)),
             last_run=Max("created_at"),

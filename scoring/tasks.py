@@ -23,9 +23,10 @@ from typing import Any
 from django.conf import settings
 
 from scoring import services
+from scoring.choices import ScopeType
 from scoring.inputs import build_scoring_input
 from scoring.models import Score
-from scoring.scorers import ScorerError, registry
+from scoring.scorers import ScorerError, ScorerSkipped, registry
 from scoring.scorers.base import DEADLINE, Scorer, ScoreResult, ScoringInput
 
 log = logging.getLogger(__name__)
@@ -74,29 +75,44 @@ def score_trace(score_id: int) -> str:
     claim = services.claim_score(score_id=score_id)
     if claim is None:
         return "skipped: finished, gone or held by another run"
-    score = Score.objects.filter(pk=score_id).only("trace_id", "scorer_id", "span_id").first()
+    score = (
+        Score.objects.filter(pk=score_id)
+        .select_related("batch")
+        .only("trace_id", "scorer_id", "span_id", "batch__scope_type")
+        .first()
+    )
     if score is None:
         return "skipped: gone"
     started = time.perf_counter()
     outcome = services.Outcome(span_id=score.span_id)
+    span_scope = score.batch is not None and score.batch.scope_type == ScopeType.SPAN
     try:
         scorer = registry.get(score.scorer_id)
-        data = build_scoring_input(score.trace_id)
+        if span_scope:
+            data = build_scoring_input(score.trace_id, span_id=score.span_id, scope=ScopeType.SPAN)
+        else:  # the root, chosen now: it may have arrived after the batch started
+            data = build_scoring_input(score.trace_id)
         outcome.span_id, outcome.input, outcome.output = data.span_id, data.input, data.output
+        outcome.span_name, outcome.span_type = data.span_name, data.span_type
         result = _check(run_with_timeout(scorer, data, settings.TRACESCORE_SCORER_TIMEOUT), scorer)
         outcome.score, outcome.reason = float(result.score), result.reason
         outcome.details = dict(result.details or {})
         if data.notes:
             outcome.details["notes"] = list(data.notes)
+    except ScorerSkipped as skip:
+        outcome.skipped, outcome.reason = True, str(skip)
     except (ScorerError, ScorerTimeout, registry.UnknownScorer) as error:
         outcome.error = str(error)
+        outcome.details = dict(getattr(error, "details", None) or {})
     except Exception as error:
         log.exception("Scorer %s failed on score %s", score.scorer_id, score_id)
         outcome.error = f"The scorer crashed: {type(error).__name__}: {error}"
     outcome.duration_ms = (time.perf_counter() - started) * 1000
     if not services.record_score(score_id=score_id, claim=claim, outcome=outcome):
         return "dropped: the lease ran out and the score was handed on"
-    return "failed" if outcome.error else "succeeded"
+    if outcome.error:
+        return "failed"
+    return "skipped" if outcome.skipped else "succeeded"
 
 
 def enqueue_batch(batch_id: str) -> int:

@@ -5,21 +5,29 @@ from __future__ import annotations
 import json
 
 from django.core.paginator import Paginator
-from django.db.models import Avg, Q
+from django.db.models import Avg, FloatField, Q, Sum
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from observability.choices import SpanType
 from scoring import services
 from scoring.choices import ScoreStatus
 from scoring.filters import ScoreFilter
-from scoring.forms import BatchForm
+from scoring.forms import SCOPES, BatchForm
 from scoring.models import Score, ScoringBatch
 from scoring.scorers import registry
 from scoring.stats import histogram, scorer_rows
 
 RESULTS_PAGE_SIZE = 50
+
+
+def judge_cost() -> Sum:
+    """The total of the judges' costs (``details.cost_usd``) over some Scores."""
+    return Sum(Cast(KT("details__cost_usd"), FloatField()))
 
 
 @require_GET
@@ -47,6 +55,7 @@ def scorer_results(request: HttpRequest, scorer_id: str) -> HttpResponse:
         b["x"], b["y"] = i * 30, round(95 - b["h"], 1)
     summary = results.aggregate(
         mean=Avg("score", filter=Q(status=ScoreStatus.SUCCEEDED)),
+        cost=judge_cost(),
     )
     context = {
         "scorer": scorer,
@@ -59,6 +68,8 @@ def scorer_results(request: HttpRequest, scorer_id: str) -> HttpResponse:
         "low": low,
         "high": high,
         "mean": summary["mean"],
+        "cost": summary["cost"],
+        "is_judge": (scorer.kind == "llm") if scorer else summary["cost"] is not None,
         "total": page.paginator.count,
     }
     template = "scoring/scorer_results.html"
@@ -69,53 +80,83 @@ def scorer_results(request: HttpRequest, scorer_id: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def batch_new(request: HttpRequest) -> HttpResponse:
-    """The "Score Selected" modal: choose a scorer, preview, Run Scorer."""
+    """The "Score Selected" modal: choose scorers and a scope, see what each skips, run.
+
+    GET opens it (``mode=spans`` for spans picked on a trace's page); a POST
+    without ``action=run`` previews the choice (per-scorer skip counts), with
+    ``action=run`` it starts the batch.
+    """
     template = "scoring/batch_modal.html"
     if request.method == "GET":
-        form = BatchForm(initial={"scorer_id": request.GET.get("scorer_id", "")})
-        return render(request, template, _modal_context(form, request.GET.get("count")))
+        mode = "spans" if request.GET.get("mode") == "spans" else "traces"
+        initial = {"scope": "spans" if mode == "spans" else "trace"}
+        if request.GET.get("scorer_id"):
+            initial["scorer_ids"] = [request.GET["scorer_id"]]
+        form = BatchForm(initial=initial)
+        return render(request, template, _modal_context(form, request.GET.get("count"), mode))
     form = BatchForm(request.POST)
-    trace_ids = request.POST.getlist("trace_ids")
+    mode = "spans" if request.POST.get("scope") == "spans" else "traces"
+    count = BatchForm.selection_size(request.POST)
+    running = request.POST.get("action") == "run"
     if not form.is_valid():
-        response = render(request, template, _modal_context(form, len(trace_ids)))
-        response.status_code = 400
-        return response
+        context = _modal_context(form, count, mode, show_errors=running)
+        return render(request, template, context, status=400 if running else 200)
     try:
-        batch = services.start_batch(
-            scorer_id=form.cleaned_data["scorer_id"],
-            trace_ids=trace_ids,
-            created_by=request.user,
-        )
+        if not running:
+            plan = services.plan_batch(**form.service_kwargs())
+            return render(request, template, _modal_context(form, count, mode, plan=plan))
+        batch = services.start_batch(**form.service_kwargs(), created_by=request.user)
     except services.BatchError as error:
         form.add_error(None, str(error))
-        response = render(request, template, _modal_context(form, len(trace_ids)))
-        response.status_code = error.status_code
-        return response
-    response = render(request, "scoring/batch_started.html", {"batch": batch})
+        context = _modal_context(form, count, mode)
+        return render(request, template, context, status=error.status_code if running else 200)
+    response = render(request, "scoring/batch_started.html", {"batch": batch, "mode": mode})
     response["HX-Trigger"] = json.dumps(
         {
             "batchStarted": {
                 "batchId": str(batch.pk),
                 "progressUrl": reverse("scoring:batch-progress", args=[batch.pk]),
+                "mode": mode,
             }
         }
     )
     return response
 
 
-def _modal_context(form: BatchForm, count) -> dict:
+def _modal_context(
+    form: BatchForm, count, mode: str, *, plan=None, show_errors: bool = True
+) -> dict:
+    """The modal's scorer rows (checked, available, what each would skip) and the scope."""
     try:
         count = max(0, int(count or 0))
     except (TypeError, ValueError):
         count = 0
-    chosen = form["scorer_id"].value() or ""
-    scorer = None
-    if chosen:
-        try:
-            scorer = registry.get(chosen)
-        except registry.UnknownScorer:
-            scorer = None
-    return {"form": form, "count": count, "scorers": registry.all(), "chosen": scorer}
+    chosen = set(form["scorer_ids"].value() or [])
+    skips = {row["scorer"].id: row for row in plan.per_scorer()} if plan else {}
+    rows = []
+    for scorer in registry.all():
+        available, why = scorer.availability()
+        rows.append(
+            {
+                "scorer": scorer,
+                "available": available,
+                "why": why,
+                "checked": scorer.id in chosen and available,
+                "plan": skips.get(scorer.id),
+            }
+        )
+    return {
+        "form": form,
+        "count": count,
+        "mode": mode,
+        "rows": rows,
+        "plan": plan,
+        "scopes": SCOPES,
+        "scope": form["scope"].value() or "trace",
+        "span_type": form["span_type"].value() or "",
+        "span_types": SpanType.choices,
+        "show_errors": show_errors and form.errors,
+    }
 
 
 @require_GET
@@ -124,10 +165,21 @@ def batch_progress(request: HttpRequest, batch_id) -> HttpResponse:
     batch = get_object_or_404(ScoringBatch, pk=batch_id)
     progress = batch.progress()
     done = progress["pending"] == 0
+    per_scorer = batch.progress_by_scorer() if len(batch.all_scorer_ids) > 1 else []
+    names = {s.id: s.name for s in registry.all()}
+    for row in per_scorer:
+        row["name"] = names.get(row["scorer_id"], row["scorer_id"])
+    cost = batch.scores.aggregate(cost=judge_cost())["cost"]
     response = render(
         request,
         "scoring/batch_progress.html",
-        {"batch": batch, "progress": progress, "done": done},
+        {
+            "batch": batch,
+            "progress": progress,
+            "done": done,
+            "per_scorer": per_scorer,
+            "cost": cost,
+        },
     )
     if done and request.GET.get("poll"):
         response["HX-Trigger"] = json.dumps({"batchFinished": {"batchId": str(batch.pk)}})

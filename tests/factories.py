@@ -107,6 +107,63 @@ def agent_trace(
     return Trace.objects.get(trace_id=trace_id)
 
 
+def chain_trace(depth: int, *, started_at: datetime | None = None) -> Trace:
+    """A trace whose spans form one parent chain ``depth`` spans deep (root first)."""
+    trace_id = new_trace_id()
+    start = started_at or timezone.now() - timedelta(minutes=5)
+    us = timedelta(microseconds=1)
+    ids = [new_span_id() for _ in range(depth)]
+    ingest_spans(
+        [
+            span(
+                trace_id,
+                span_id=span_id,
+                parent_span_id=ids[level - 1] if level else None,
+                name=f"level {level}",
+                status="ok",
+                started_at=start + level * us,
+                ended_at=start + (2 * depth - level) * us,
+                input={"level": level},
+            )
+            for level, span_id in enumerate(ids)
+        ]
+    )
+    return Trace.objects.get(trace_id=trace_id)
+
+
+def wide_trace(children: int, *, started_at: datetime | None = None) -> Trace:
+    """A root span with ``children`` child spans, named "step 0", "step 1"… in start order."""
+    trace_id = new_trace_id()
+    start = started_at or timezone.now() - timedelta(minutes=5)
+    ms = timedelta(milliseconds=1)
+    root_id = new_span_id()
+    root = span(
+        trace_id,
+        span_id=root_id,
+        name="wide-root",
+        span_type="agent_run",
+        status="ok",
+        started_at=start,
+        ended_at=start + (children + 10) * ms,
+        input="the question",
+    )
+    steps = [
+        span(
+            trace_id,
+            parent_span_id=root_id,
+            name=f"step {n}",
+            span_type="tool_call",
+            status="ok",
+            started_at=start + (n + 1) * ms,
+            ended_at=start + (n + 2) * ms,
+            input={"step": n},
+        )
+        for n in range(children)
+    ]
+    ingest_spans([root, *steps])
+    return Trace.objects.get(trace_id=trace_id)
+
+
 def any_value(value: Any):
     """A Python value as an OTLP AnyValue (dicts become kvlists, lists arrays)."""
     from opentelemetry.proto.common.v1.common_pb2 import (

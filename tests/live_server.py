@@ -1,10 +1,11 @@
-"""Run the production web server, gunicorn, on the test database.
+"""Run the production web server on the test database.
 
 Django's ``live_server`` is a development server: it cannot read chunked
-request bodies, which real Node exporters send. ``gunicorn_server`` starts
-``gunicorn tracescore.wsgi`` (the README's production command) on a free
-loopback port, with ``DATABASE_URL`` pointing at the database the tests use,
-and kills it after the test.
+request bodies, which real Node exporters send. ``gunicorn_server`` starts the
+README's production command (gunicorn with uvicorn workers serving
+``tracescore.asgi``, from ``tracescore.server``) on a free loopback port, with
+``DATABASE_URL`` pointing at the database the tests use, and kills it after
+the test.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.worker import ROOT, database_url
+from tracescore.server import gunicorn_command
 
 
 def free_port() -> int:
@@ -64,20 +66,12 @@ def wait_until_up(url: str, process: subprocess.Popen, log_path: Path, seconds: 
 
 
 @contextlib.contextmanager
-def run_gunicorn(log_path: Path, *, workers: int = 2, **extra_env: str):
-    """gunicorn on the test database; yields a LiveServer, SIGKILLs it afterwards."""
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "true", **extra_env}
+def run_server(command: list[str], log_path: Path, port: int, env: dict[str, str]):
+    """Start ``command`` (a server on ``port``) in its own process group, wait until it
+    answers, yield a LiveServer, and SIGKILL the whole group afterwards."""
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "tracescore.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(workers),
-            ],
+            command,
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -90,6 +84,30 @@ def run_gunicorn(log_path: Path, *, workers: int = 2, **extra_env: str):
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def run_gunicorn(log_path: Path, *, workers: int = 2, **extra_env: str):
+    """The production command on the test database; yields a LiveServer, SIGKILLs it afterwards."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "true", **extra_env}
+    command = gunicorn_command(
+        f"127.0.0.1:{port}", workers=workers, bin_dir=Path(sys.executable).parent
+    )
+    with run_server(command, log_path, port, env) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def run_make_start(log_path: Path):
+    """``manage.py start`` (what ``make run`` runs: web server and worker) on the test database."""
+    from tests.worker import worker_env
+
+    port = free_port()
+    env = worker_env(DATABASE_URL=database_url(), DEBUG="true")
+    command = [sys.executable, "manage.py", "start", f"127.0.0.1:{port}"]
+    with run_server(command, log_path, port, env) as server:
+        yield server
 
 
 @pytest.fixture

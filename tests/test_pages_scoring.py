@@ -79,21 +79,37 @@ def test_untrusted_content_shows_as_text_on_the_results_page(alice_client):
     assert "&lt;script&gt;" in html
 
 
-def test_the_modal_previews_the_batch_for_the_chosen_scorer(alice_client):
-    html = alice_client.get(
-        "/batches/new/?count=3&scorer_id=completeness", HTTP_HX_REQUEST="true"
+def selection(*traces) -> str:
+    return json.dumps({"traceIds": [t.trace_id for t in traces]})
+
+
+def test_the_modal_previews_each_chosen_scorer_and_what_it_skips(alice_client):
+    traces = [agent_trace() for _ in range(3)]
+    opened = alice_client.get("/batches/new/?count=3", HTTP_HX_REQUEST="true").content.decode()
+    assert "<dialog" not in opened and "<html" not in opened
+    assert "Choose the scorers to run on the 3 selected traces." in opened
+    assert 'id="run-scorer" name="action" value="run" disabled' in opened
+    html = alice_client.post(
+        "/batches/new/",
+        {
+            "selection": selection(*traces),
+            "scorer_ids": ["completeness", "tool-call-accuracy"],
+            "scope": "llm_generation",
+        },
+        HTTP_HX_REQUEST="true",
     ).content.decode()
-    assert "<dialog" not in html and "<html" not in html
-    assert "Score 3 traces with Completeness" in html
-    assert "Run Scorer" in html
+    assert "12 scores: 6 spans × 2 scorers" in html
+    assert "Applies to all 6 targets" in html
+    assert "Will skip 6 of 6 targets it does not apply to" in html
+    assert 'value="run" disabled' not in html
+    assert not ScoringBatch.objects.exists()
 
 
 def test_the_modal_disables_unavailable_scorers_and_says_why(alice_client, settings):
     settings.TRACESCORE_JUDGE_BASE_URL = ""
     html = alice_client.get("/batches/new/?count=1", HTTP_HX_REQUEST="true").content.decode()
-    assert "Choose a scorer" in html
     assert 'value="faithfulness" disabled' in html
-    assert "unavailable: No LLM judge configured" in html
+    assert "Unavailable: No LLM judge configured" in html
     assert 'value="completeness">' in html
 
 
@@ -106,46 +122,110 @@ def test_the_scorers_page_runs_a_fixed_number_of_queries(alice_client, django_as
         alice_client.get("/scorers/")
 
 
-def test_running_a_scorer_starts_a_batch_and_says_scoring_started(alice_client):
+def test_running_scorers_starts_one_batch_and_says_scoring_started(alice_client):
     traces = [agent_trace() for _ in range(3)]
     response = alice_client.post(
         "/batches/new/",
-        {"scorer_id": "completeness", "trace_ids": [t.trace_id for t in traces]},
+        {
+            "selection": selection(*traces),
+            "scorer_ids": ["completeness", "latency"],
+            "scope": "trace",
+            "action": "run",
+        },
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 200
     assert "Scoring started" in response.content.decode()
     batch = ScoringBatch.objects.get()
-    assert batch.scorer_id == "completeness"
-    assert Score.objects.filter(batch=batch, status="pending").count() == 3
+    assert batch.scorer_ids == ["completeness", "latency"]
+    assert Score.objects.filter(batch=batch, status="pending").count() == 6
     event = json.loads(response["HX-Trigger"])["batchStarted"]
-    assert event["batchId"] == str(batch.pk)
+    assert event["batchId"] == str(batch.pk) and event["mode"] == "traces"
+
+
+def test_the_modal_takes_two_thousand_traces_in_one_field(alice_client):
+    from observability.models import Trace
+    from tests.factories import new_trace_id
+
+    Trace.objects.bulk_create(
+        [Trace(trace_id=new_trace_id(), root_span_id="ab" * 8, has_root=True) for _ in range(2000)]
+    )
+    ids = list(Trace.objects.values_list("trace_id", flat=True))
+    response = alice_client.post(
+        "/batches/new/",
+        {
+            "selection": json.dumps({"traceIds": ids}),
+            "scorer_ids": ["latency"],
+            "scope": "trace",
+            "action": "run",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200, response.content.decode()[:500]
+    assert ScoringBatch.objects.get().trace_count == 2000
 
 
 def test_running_an_unknown_scorer_shows_the_error_in_the_modal(alice_client):
     trace = agent_trace()
     response = alice_client.post(
         "/batches/new/",
-        {"scorer_id": "nope", "trace_ids": [trace.trace_id]},
+        {"selection": selection(trace), "scorer_ids": ["nope"], "scope": "trace", "action": "run"},
         HTTP_HX_REQUEST="true",
     )
-    assert 400 <= response.status_code < 500
+    assert response.status_code == 400
     assert 'role="alert"' in response.content.decode()
+    assert "nope is not one of the available choices" in response.content.decode()
     assert not ScoringBatch.objects.exists()
 
 
 def test_running_a_scorer_on_no_traces_shows_the_error_in_the_modal(alice_client):
     response = alice_client.post(
-        "/batches/new/", {"scorer_id": "completeness"}, HTTP_HX_REQUEST="true"
+        "/batches/new/",
+        {"scorer_ids": ["completeness"], "scope": "trace", "action": "run"},
+        HTTP_HX_REQUEST="true",
     )
-    assert 400 <= response.status_code < 500
-    assert 'role="alert"' in response.content.decode()
+    assert response.status_code == 400
+    assert "Nothing is selected." in response.content.decode()
+    response = alice_client.post(
+        "/batches/new/",
+        {
+            "selection": selection(),
+            "scorer_ids": ["completeness"],
+            "scope": "trace",
+            "action": "run",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 400
+    assert "traceIds must be a non-empty list" in response.content.decode()
+
+
+def test_a_preview_with_a_span_type_no_trace_has_says_so_and_offers_no_run(alice_client):
+    trace = agent_trace()
+    html = alice_client.post(
+        "/batches/new/",
+        {
+            "selection": selection(trace),
+            "scorer_ids": ["latency"],
+            "scope": "type",
+            "span_type": "embedding",
+        },
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "has a span of type embedding" in html
+    assert 'value="run" disabled' in html
 
 
 def test_batch_progress_counts_done_failed_and_total_and_polls_until_finished(alice_client):
     traces = [agent_trace() for _ in range(3)]
     alice_client.post(
-        "/batches/new/", {"scorer_id": "completeness", "trace_ids": [t.trace_id for t in traces]}
+        "/batches/new/",
+        {
+            "selection": selection(*traces),
+            "scorer_ids": ["completeness"],
+            "scope": "trace",
+            "action": "run",
+        },
     )
     batch = ScoringBatch.objects.get()
     services.claim_score(score_id=Score.objects.filter(batch=batch).first().pk)

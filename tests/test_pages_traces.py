@@ -126,7 +126,7 @@ def test_the_detail_page_shows_the_header_span_tree_and_the_root_span(alice_clie
     assert "lookup_order" in html
     assert "chat gpt-4o-mini" in html
     assert "Where is my order 1042?" in html
-    assert "Select this trace on the" in html and "and click Score Selected." in html
+    assert "select this trace on the" in html and "and click Score Selected." in html
 
 
 def test_clicking_a_span_loads_its_input_output_and_attributes_as_a_partial(alice_client):
@@ -237,11 +237,12 @@ def test_the_detail_page_runs_a_fixed_number_of_queries_whatever_the_number_of_s
     for _ in range(size):
         add_score(trace)
     url = f"/traces/{trace.trace_id}/"
-    # session, user, trace, spans, the panel's logs, scores
-    with django_assert_num_queries(6):
+    # session, user, trace, span tree (ids and parents), the selected span (and the root), the
+    # panel's logs, the page's rows, the panel's scores, the rows' score badges, the scores table
+    with django_assert_num_queries(10):
         page = alice_client.get(url).content.decode()
     assert page.count('class="log-record') == size
-    # htmx span click: session, user, trace, spans, the panel's logs
-    with django_assert_num_queries(5):
+    # htmx span click: session, user, trace, the span (and the root), the panel's logs, its scores
+    with django_assert_num_queries(6):
         panel = alice_client.get(f"{url}?span={spans[0].span_id}", HTTP_HX_REQUEST="true")
     assert panel.content.decode().count('class="log-record') == size

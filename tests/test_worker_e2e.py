@@ -21,6 +21,7 @@ from django.utils import timezone
 from django_q.models import Schedule, Task
 from rest_framework.authtoken.models import Token
 
+from observability.models import Span
 from scoring import services
 from scoring.choices import ScoreStatus
 from scoring.models import Score, ScoringBatch
@@ -84,6 +85,70 @@ def test_a_batch_posted_over_http_is_scored_by_the_worker_on_each_root_span(call
         assert score["spanId"] == trace.root_span_id
         assert score["batchId"] == body["batchId"]
     assert call("GET", f"/api/trace-scorers/batch/{body['batchId']}")[1]["finishedAt"]
+
+
+def test_several_scorers_score_span_targets_in_a_real_worker_once_each_and_skip_what_does_not_apply(
+    call, tmp_path
+):
+    shop = [agent_trace() for _ in range(2)]
+    hello = agent_trace(question="Hi", answer="Hello! How can I help?")
+    traces = [*shop, hello]
+    targets = []
+    for trace in traces:
+        for span in trace.spans.exclude(span_type="tool_call"):  # root + two LLM generations
+            targets.append({"traceId": trace.trace_id, "spanId": span.span_id})
+    targets.append(dict(targets[0]))  # a repeat is scored once
+    scorers = ["test-answer-length", "tool-call-accuracy", "completeness"]
+    with run_worker(tmp_path / "worker.log") as worker:
+        status, body = call(
+            "POST",
+            "/api/trace-scorers/batch",
+            {"scorerIds": scorers, "scopeType": "span", "targets": targets},
+        )
+        assert status == 202, body
+        assert body["scoreCount"] == 27
+        assert [(s["scorerId"], s["skipCount"]) for s in body["scorers"]] == [
+            ("test-answer-length", 0),
+            ("tool-call-accuracy", 6),  # the LLM generations are no agent or workflow runs
+            ("completeness", 0),
+        ]
+        batch_url = f"/api/trace-scorers/batch/{body['batchId']}"
+        wait_for(
+            lambda: call("GET", batch_url)[1]["status"] == "finished",
+            timeout=60,
+            message=worker.log()[-3000:],
+        )
+    batch = call("GET", batch_url)[1]
+    assert batch["finishedAt"]
+    assert (batch["total"], batch["failed"]) == (27, 0)
+    per_scorer = {p["scorerId"]: p for p in batch["perScorer"]}
+    assert (
+        per_scorer["test-answer-length"]["succeeded"],
+        per_scorer["test-answer-length"]["skipped"],
+    ) == (9, 0)
+    assert (
+        per_scorer["tool-call-accuracy"]["succeeded"],
+        per_scorer["tool-call-accuracy"]["skipped"],
+    ) == (3, 6)
+    # "Hi" has no key terms: the worker skips completeness on all three spans of that trace.
+    assert (per_scorer["completeness"]["succeeded"], per_scorer["completeness"]["skipped"]) == (
+        6,
+        3,
+    )
+
+    scores = list(Score.objects.filter(batch_id=body["batchId"]))
+    keys = Counter((s.scorer_id, s.trace_id, s.span_id) for s in scores)
+    assert len(keys) == 27 and set(keys.values()) == {1}
+    wanted = {(t["traceId"], t["spanId"]) for t in targets}
+    assert {(s.trace_id, s.span_id) for s in scores} == wanted
+    for score in scores:
+        span = Span.objects.get(trace_id=score.trace_id, span_id=score.span_id)
+        assert (score.span_name, score.span_type) == (span.name, span.span_type)
+        if score.status == ScoreStatus.SKIPPED:
+            assert score.score is None and score.error == "" and score.reason
+    on_hello = call("GET", f"/api/traces/{hello.trace_id}/scores?scorerId=completeness")[1]
+    assert {r["status"] for r in on_hello["results"]} == {"skipped"}
+    assert all("no key terms" in r["reason"] for r in on_hello["results"])
 
 
 def restore_the_sweep_schedule() -> None:
@@ -159,7 +224,8 @@ def test_a_judge_batch_queued_far_longer_than_the_stale_window_ends_with_one_cal
     stale_window = 1.0
     traces = [agent_trace(answer=f"Your order {i} shipped yesterday.") for i in range(count)]
     with (
-        FakeOpenAI(default=Reply('{"score": 1, "reason": "Fine."}', delay=0.02)) as judge,
+        # Bias makes one call when the answer states no opinions: one call per Score.
+        FakeOpenAI(default=Reply('{"opinions": []}', delay=0.02)) as judge,
         run_worker(
             tmp_path / "worker.log",
             TRACESCORE_JUDGE_BASE_URL=judge.base_url,
@@ -174,7 +240,7 @@ def test_a_judge_batch_queued_far_longer_than_the_stale_window_ends_with_one_cal
         status, body = call(
             "POST",
             "/api/trace-scorers/batch",
-            {"scorerId": "answer-relevancy", "traceIds": [t.trace_id for t in traces]},
+            {"scorerId": "bias", "traceIds": [t.trace_id for t in traces]},
         )
         assert status == 202 and body["traceCount"] == count
         batch = ScoringBatch.objects.get(pk=body["batchId"])

@@ -2,11 +2,14 @@
 
 Every deployment knob lives here and is documented in README.md:
 DATABASE_URL, REDIS_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, plus the
-TRACESCORE_* settings of the product itself.
+TRACESCORE_* settings of the product itself. The production security
+settings (cookies, proxy, HSTS, CSP, login throttling) are in docs/deploy.md.
 """
 
+import json
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -68,9 +71,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
+    "csp",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "django_htmx",
     "django_q",
@@ -90,7 +96,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "tracescore.middleware.ContentSecurityPolicy",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # WhiteNoise serves static files from gunicorn: in production from STATIC_ROOT
@@ -125,7 +134,10 @@ DEFAULT_SQLITE_PATH = BASE_DIR / "db.sqlite3"
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        # 0: a connection per request, closed when it ends. The web server runs
+        # each request's view in a thread of its own (ASGI), where a persistent
+        # connection would never be reused (docs/deploy.md).
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
         conn_health_checks=True,
     )
 }
@@ -156,6 +168,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -181,6 +199,9 @@ TRACESCORE_INGEST_MAX_BODY_BYTES = env_int("TRACESCORE_INGEST_MAX_BODY_BYTES", 3
 # A span that lasts longer than this is rejected alone (its clock is wrong).
 TRACESCORE_INGEST_MAX_SPAN_SECONDS = env_int("TRACESCORE_INGEST_MAX_SPAN_SECONDS", 24 * 3600)
 DATA_UPLOAD_MAX_MEMORY_SIZE = TRACESCORE_INGEST_MAX_BODY_BYTES
+# An OTLP export with more spans is refused (413) once they are counted, before
+# they are mapped or stored; see docs/performance.md for what one costs.
+TRACESCORE_INGEST_MAX_SPANS_PER_EXPORT = env_int("TRACESCORE_INGEST_MAX_SPANS_PER_EXPORT", 50_000)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -210,6 +231,15 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Traces in over OpenTelemetry, scorers run over them in the background.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs are for signed-in users and token holders only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Swagger UI from our own static files (drf-spectacular-sidecar), never a CDN,
+    # so the docs work offline and under our Content-Security-Policy.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No call to the public validator service: the docs never leave this server.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "SpanStatusEnum": "observability.choices.SpanStatus",
@@ -267,6 +297,46 @@ TRACESCORE_JUDGE_TIMEOUT = env_float("TRACESCORE_JUDGE_TIMEOUT", 15)
 TRACESCORE_JUDGE_MAX_RETRIES = env_int("TRACESCORE_JUDGE_MAX_RETRIES", 2)
 # Judges defined without Python: {"id": {"name", "description", "prompt", "rubric"}}.
 TRACESCORE_CUSTOM_JUDGES: dict = {}
+# What a judge's tokens cost, in US dollars per million tokens, by model name (a
+# dated model such as gpt-4o-mini-2024-07-18 takes the price of its longest
+# listed prefix). TRACESCORE_JUDGE_PRICES, a JSON object of the same shape,
+# adds models or overrides these: {"my-model": {"input": 0.2, "output": 0.8}}.
+TRACESCORE_JUDGE_PRICES: dict[str, dict[str, float]] = {
+    "gpt-5": {"input": 1.25, "output": 10.0},
+    "gpt-5-mini": {"input": 0.25, "output": 2.0},
+    "gpt-5-nano": {"input": 0.05, "output": 0.4},
+    "gpt-4.1": {"input": 2.0, "output": 8.0},
+    "gpt-4.1-mini": {"input": 0.4, "output": 1.6},
+    "gpt-4.1-nano": {"input": 0.1, "output": 0.4},
+    "gpt-4o": {"input": 2.5, "output": 10.0},
+    "gpt-4o-mini": {"input": 0.15, "output": 0.6},
+    "gpt-4-turbo": {"input": 10.0, "output": 30.0},
+    "gpt-3.5-turbo": {"input": 0.5, "output": 1.5},
+    "o3": {"input": 2.0, "output": 8.0},
+    "o3-mini": {"input": 1.1, "output": 4.4},
+    "o4-mini": {"input": 1.1, "output": 4.4},
+}
+
+
+def _judge_prices(text: str) -> dict[str, dict[str, float]]:
+    try:
+        prices = json.loads(text)
+        if not isinstance(prices, dict):
+            raise ValueError("not a JSON object")
+        return {
+            str(model): {"input": float(price["input"]), "output": float(price["output"])}
+            for model, price in prices.items()
+        }
+    except (ValueError, TypeError, KeyError) as error:
+        raise ImproperlyConfigured(
+            "TRACESCORE_JUDGE_PRICES must be a JSON object of "
+            '{"model": {"input": <USD per 1M tokens>, "output": <USD per 1M tokens>}}: '
+            f"{error}"
+        ) from None
+
+
+if os.environ.get("TRACESCORE_JUDGE_PRICES", "").strip():
+    TRACESCORE_JUDGE_PRICES |= _judge_prices(os.environ["TRACESCORE_JUDGE_PRICES"])
 
 LOGGING = {
     "version": 1,
@@ -277,9 +347,68 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
-    CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+# --- Production security, all from the environment (README "Production", docs/deploy.md).
+
+# Cookies are Secure whenever DEBUG is off. SECURE_COOKIES=false is only for a
+# deployment served over plain HTTP on a network you trust: browsers refuse to
+# store a Secure cookie sent over http, so logging in would fail there.
+SECURE_COOKIES = env_bool("SECURE_COOKIES", not DEBUG)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Behind a reverse proxy that terminates TLS: trust its X-Forwarded-Proto, so
+# Django knows the request came over HTTPS (secure redirects, CSRF origin
+# checks). Only set it when the proxy overwrites that header on every request.
+TRUST_X_FORWARDED_PROTO = env_bool("TRUST_X_FORWARDED_PROTO", False)
+if TRUST_X_FORWARDED_PROTO:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Load balancers probe /healthz over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [
+    # HSTS preloading is a decision for the owner of the whole domain (the list
+    # takes apex domains only); SECURE_HSTS_PRELOAD=true sends it when they make it.
+    "security.W021",
+]
+
+# Content-Security-Policy (django-csp 4): scripts and styles from our own static
+# files only, no inline script or style anywhere, nothing from another origin.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # Swagger UI and the admin draw some icons from data: URLs.
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Login throttling (django-axes, attempts kept in the database, so it works on
+# SQLite and PostgreSQL and across every web worker). A username is locked out
+# from the address that failed after LOGIN_FAILURE_LIMIT wrong passwords, for
+# LOGIN_COOLOFF_MINUTES. API tokens never go through a login, so they are not
+# affected. Behind a proxy the address is the proxy's: the lock is per username.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_CALLABLE = "tracescore.auth.lockout_response"
+
+# DEBUG error pages hide passwords in URLs (REDIS_URL, DATABASE_URL, broker
+# settings) and every *_KEY, SECRET, TOKEN and PASSWORD setting.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "tracescore.debug.SecretSafeExceptionReporterFilter"

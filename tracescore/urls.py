@@ -3,7 +3,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from tracescore import views
 
@@ -20,8 +19,8 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/schema/", views.ApiSchemaView.as_view(), name="api-schema"),
+    path("api/docs/", views.api_docs, name="api-docs"),
     path("", include("observability.ingest_urls")),
     path("api/", include("tracescore.api_urls")),
     path("", include("observability.urls")),

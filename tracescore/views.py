@@ -4,11 +4,14 @@ import threading
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.views import redirect_to_login
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.renderers import JSONRenderer
 
 
 def database_answers(timeout: float) -> bool:
@@ -47,3 +50,31 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 def home(request: HttpRequest):
     return redirect("observability:trace-list")
+
+
+class ApiSchemaView(SpectacularAPIView):
+    """The OpenAPI schema (YAML, or JSON when asked); its errors are JSON, like the whole API."""
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
+
+# The split view serves its start-up script as a file (?script), which our CSP needs.
+_swagger_ui = SpectacularSwaggerSplitView.as_view(
+    url_name="api-schema", template_name="api_docs.html"
+)
+
+
+@login_not_required
+def api_docs(request: HttpRequest):
+    """Swagger UI for a signed-in user or a token holder; anyone else is sent to log in.
+
+    The view itself requires an authenticated caller (``SERVE_PERMISSIONS``),
+    so a wrong token gets 401 rather than the page.
+    """
+    if not request.user.is_authenticated and "HTTP_AUTHORIZATION" not in request.META:
+        return redirect_to_login(request.get_full_path())
+    return _swagger_ui(request)

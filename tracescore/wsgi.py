@@ -1,4 +1,7 @@
-"""WSGI entry point: `gunicorn tracescore.wsgi`.
+"""WSGI entry point, for WSGI servers; the production command serves tracescore.asgi.
+
+Served by gunicorn's sync workers, a slow request body ties up a worker until
+it ends (docs/deploy.md), so the production command runs the ASGI application.
 
 ``ChunkedBody`` reads request bodies sent with ``Transfer-Encoding: chunked``
 (every Node OTLP exporter sends them so). Django takes the body length from

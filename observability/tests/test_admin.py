@@ -124,13 +124,20 @@ def test_adding_an_ingest_key_asks_only_for_a_name_and_shows_the_secret_once(adm
     assert 'name="name"' in form
     assert "hashed_secret" not in form and 'name="prefix"' not in form
 
-    response = admin_client.post(f"{KEYS}add/", {"name": "checkout-agent prod"}, follow=True)
+    response = admin_client.post(f"{KEYS}add/", {"name": "checkout-agent prod"})
 
+    # The secret is in the answer to the POST itself, a page that is never cached …
     html = page(response)
     secret = re.search(r"Bearer (tsk_[\w-]+)", html).group(1)
     key = IngestKey.objects.get(name="checkout-agent prod")
     assert authenticate_ingest_key(secret) == key
     assert "shown only this once" in html
+    assert "no-store" in response["Cache-Control"]
+    # … and in no cookie: Django's messages cookie is signed, not encrypted.
+    assert "messages" not in response.cookies  # (its value may be compressed)
+    assert secret not in str(response.cookies)
+    assert secret not in str(admin_client.get(KEYS).cookies)
+    assert secret not in str(admin_client.cookies)
     assert secret not in page(admin_client.get(KEYS))
     key_page = page(admin_client.get(f"{KEYS}{key.pk}/change/"))
     assert secret not in key_page and key.hashed_secret not in key_page

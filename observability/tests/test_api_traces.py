@@ -243,7 +243,7 @@ def test_the_list_costs_two_queries_however_many_traces_and_filters(
         assert len(api_client.get(deeper).json()["results"]) == 5
 
 
-def test_detail_shows_the_trace_and_every_span_in_start_order(api_client):
+def test_detail_shows_the_trace_and_every_span_in_tree_order(api_client):
     trace = agent_trace(
         started_at=T0,
         question="Where is my order 1042?",
@@ -295,7 +295,9 @@ def test_detail_shows_the_trace_and_every_span_in_start_order(api_client):
         "model": "",
         "inputTokens": None,
         "outputTokens": None,
+        "depth": 1,
     }
+    assert (root["depth"], body["spanCount"], body["next"]) == (0, 4, None)
     assert answer["output"][0]["content"].startswith("Your order 1042 shipped")
 
 
@@ -310,7 +312,7 @@ def test_detail_accepts_an_upper_case_trace_id(api_client):
     assert api_client.get(f"{LIST}/{'AB' * 16}").json()["traceId"] == trace.trace_id
 
 
-def test_detail_costs_four_queries_however_many_spans_and_logs(
+def test_detail_costs_five_queries_however_many_spans_and_logs(
     api_client, django_assert_num_queries
 ):
     trace_id = new_trace_id()
@@ -318,8 +320,8 @@ def test_detail_costs_four_queries_however_many_spans_and_logs(
     ingest_spans([span(trace_id, name="root", started_at=T0), *children])
     for child in children[:30]:
         add_log(trace_id, child.span_id)
-    # Token, trace, spans, logs.
-    with django_assert_num_queries(4):
+    # Token, trace, span tree (ids and parents), the page's spans, their logs.
+    with django_assert_num_queries(5):
         detail = api_client.get(f"{LIST}/{trace_id}").json()
     assert (len(detail["spans"]), len(detail["logs"])) == (61, 30)
 
@@ -352,6 +354,7 @@ def test_the_schema_documents_both_endpoints_and_their_answers(api_client):
     detail = schema["paths"]["/api/traces/{trace_id}"]["get"]
     assert set(listing["responses"]) == {"200", "400", "401"}
     assert set(detail["responses"]) == {"200", "400", "401", "404"}
+    assert {p["name"] for p in detail["parameters"]} == {"trace_id", "offset", "pageSize"}
     parameters = {p["name"] for p in listing["parameters"]}
     assert parameters == {
         "name",
@@ -365,8 +368,13 @@ def test_the_schema_documents_both_endpoints_and_their_answers(api_client):
     }
     item = schema["components"]["schemas"]["Trace"]["properties"]
     assert {"traceId", "durationMs", "spanCount", "hasError", "url", "webUrl"} <= set(item)
-    span_fields = schema["components"]["schemas"]["Span"]["properties"]
-    assert {"spanId", "parentSpanId", "input", "output", "model", "inputTokens"} <= set(span_fields)
+    span_fields = schema["components"]["schemas"]["TreeSpan"]["properties"]
+    assert {"spanId", "parentSpanId", "input", "output", "model", "inputTokens", "depth"} <= set(
+        span_fields
+    )
+    assert {"spans", "logs", "next", "spanCount"} <= set(
+        schema["components"]["schemas"]["TraceDetail"]["properties"]
+    )
 
 
 def test_traces_are_listed_newest_first_even_when_stored_out_of_order(api_client):

@@ -16,14 +16,11 @@ are skipped, and fail when ``CI`` is set.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,8 +30,8 @@ from django.urls import reverse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from observability.services import create_ingest_key
-from tests.live_server import free_port, wait_until_up
-from tests.worker import ROOT, database_url, worker_env
+from tests.live_server import run_make_start
+from tests.worker import ROOT
 
 OTEL_JS = ROOT / "tests" / "node" / "otel-js"
 EXPORT_SCRIPT = OTEL_JS / "export.mjs"
@@ -247,30 +244,8 @@ def test_a_genai_agent_trace_counts_each_token_once_in_its_totals(
 def test_make_runs_server_stores_a_node_exporters_gzip_trace_whole(
     node_exporter, transactional_db, tmp_path, secret, api_client
 ):
-    port = free_port()
-    log_path = tmp_path / "start.log"
-    with open(log_path, "ab") as log:
-        start = subprocess.Popen(
-            [sys.executable, "manage.py", "start", f"127.0.0.1:{port}"],
-            cwd=ROOT,
-            env=worker_env(DATABASE_URL=database_url(), DEBUG="true"),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url, start, log_path)
-        code, report, stderr = export_with_node(url, secret, compression="gzip")
+    with run_make_start(tmp_path / "start.log") as server:
+        code, report, stderr = export_with_node(server.url, secret, compression="gzip")
 
         assert_exported(code, report, stderr)
         assert_stored_whole(api_client, report["traceId"])
-    finally:
-        start.send_signal(signal.SIGTERM)
-        try:
-            start.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            start.kill()
-            start.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(start.pid, signal.SIGKILL)  # nothing of the server may outlive the test

@@ -163,3 +163,23 @@ def test_an_exporter_with_a_revoked_key_fails_and_nothing_is_stored(make_provide
         finished = span
     assert exporter.export([finished]) == SpanExportResult.FAILURE
     assert not Trace.objects.exists()
+
+
+def test_an_sdk_export_over_the_span_cap_fails_and_nothing_is_stored(
+    live_server, ingest_key, settings
+):
+    settings.TRACESCORE_INGEST_MAX_SPANS_PER_EXPORT = 10
+    exporter = OTLPSpanExporter(
+        endpoint=f"{live_server.url}/v1/traces",
+        headers={"Authorization": f"Bearer {ingest_key[1]}"},
+        timeout=10,
+    )
+    tracer = TracerProvider().get_tracer("support-agent")  # no processor: we export by hand
+    finished = []
+    for n in range(11):
+        with tracer.start_as_current_span(f"step {n}") as span:
+            finished.append(span)
+    assert exporter.export(finished) == SpanExportResult.FAILURE
+    assert not Trace.objects.exists()
+    assert exporter.export(finished[:10]) == SpanExportResult.SUCCESS
+    assert sum(Trace.objects.values_list("span_count", flat=True)) == 10

@@ -5,6 +5,7 @@ from scoring.scorers.base import (
     Scorer,
     ScorerError,
     ScoreResult,
+    ScorerSkipped,
     ScoringInput,
     ToolCall,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "LLMStep",
     "Scorer",
     "ScorerError",
+    "ScorerSkipped",
     "ScoreResult",
     "ScoringInput",
     "ToolCall",

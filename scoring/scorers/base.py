@@ -49,6 +49,29 @@ class ScorerError(Exception):
     """This trace could not be scored; the message says why, for a person."""
 
 
+class ScorerSkipped(ScorerError):
+    """The scorer does not apply to what it was given (nothing to judge, a span type
+    it is not meant for): the Score ends ``skipped`` with this message as its
+    reason, which never counts as a failure."""
+
+
+# Span types (observability.choices.SpanType) grouped as scorers declare them.
+ANSWER_SPANS = frozenset({"agent_run", "workflow_run", "llm_generation"})
+RUN_SPANS = frozenset({"agent_run", "workflow_run", "workflow_step"})
+
+
+class ScorerFailure(ScorerError):
+    """A ScorerError that keeps what the run found before it failed.
+
+    ``details`` (a judge's steps so far, the raw answer that could not be
+    parsed…) is stored on the failed Score, so a person can see why.
+    """
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.details = details or {}
+
+
 @dataclass(frozen=True)
 class ToolCall:
     """One tool call of the trace, in the order the calls started."""
@@ -112,6 +135,7 @@ class ScoringInput:
 
     trace_id: str
     span_id: str
+    scope: str = "trace"  # "trace": the root stands for the whole trace; "span": one span
     span_name: str = ""
     span_type: str = ""
     input: Any = None
@@ -123,6 +147,7 @@ class ScoringInput:
     tool_calls: tuple[ToolCall, ...] = ()
     llm_steps: tuple[LLMStep, ...] = ()
     spans: tuple[SpanSummary, ...] = ()
+    subtree: tuple[SpanSummary, ...] = ()  # the scored span and its descendants
     metadata: dict[str, Any] = field(default_factory=dict)
     started_at: datetime | None = None
     duration_ms: float | None = None
@@ -130,7 +155,9 @@ class ScoringInput:
 
     @property
     def error_spans(self) -> tuple[SpanSummary, ...]:
-        return tuple(span for span in self.spans if span.status == "error")
+        """Failed spans of what is scored: the whole trace, or the scored span's subtree."""
+        scoped = self.subtree if self.scope == "span" and self.subtree else self.spans
+        return tuple(span for span in scoped if span.status == "error")
 
 
 @dataclass(frozen=True)
@@ -153,6 +180,22 @@ class Scorer:
     max_score: ClassVar[float] = 1.0
     higher_is_better: ClassVar[bool] = True
     version: ClassVar[str] = "1"
+    # The span types this scorer makes sense for when spans are scored one by
+    # one; None means any span. Whole-trace scoring (the root) always applies.
+    span_types: ClassVar[frozenset[str] | None] = None
+
+    def applies_to(self, span_type: str) -> bool:
+        return self.span_types is None or span_type in self.span_types
+
+    def skip_reason(self, span_type: str) -> str:
+        """Why this scorer skips a span of this type ("" when it applies)."""
+        if self.applies_to(span_type):
+            return ""
+        kinds = ", ".join(sorted(t.replace("_", " ") for t in self.span_types or ()))
+        return (
+            f"{self.name} applies to {kinds} spans, not to a "
+            f"{(span_type or 'generic').replace('_', ' ')} span."
+        )
 
     def availability(self) -> tuple[bool, str]:
         """(available, reason it is not). Judges without an endpoint are unavailable."""

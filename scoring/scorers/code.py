@@ -18,7 +18,15 @@ from rapidfuzz import fuzz, utils
 from rapidfuzz.distance import Levenshtein
 
 from scoring.inputs import produced_text
-from scoring.scorers.base import Scorer, ScorerError, ScoreResult, ScoringInput
+from scoring.scorers.base import (
+    ANSWER_SPANS,
+    RUN_SPANS,
+    Scorer,
+    ScorerError,
+    ScoreResult,
+    ScorerSkipped,
+    ScoringInput,
+)
 from scoring.scorers.registry import register_scorer
 
 LANGUAGE = "en"
@@ -119,10 +127,11 @@ class Completeness(Scorer):
     Key terms are the question's content words (stop words, numbers and ids
     left out), compared by lemma so "returning" counts for "return", with a
     little typo tolerance (rapidfuzz). A question without key terms ("Hi") has
-    nothing to check, so the score fails with that reason instead of a 1.0.
+    nothing to check, so the Score is skipped with that reason instead of a 1.0.
     """
 
     id = "completeness"
+    span_types = ANSWER_SPANS
     name = "Completeness"
     version = "2"
     description = (
@@ -134,7 +143,7 @@ class Completeness(Scorer):
         answer = lemmas(require_output(data))
         terms = key_terms(require_question(data))
         if not terms:
-            raise ScorerError(
+            raise ScorerSkipped(
                 "The question has no key terms to check the answer against "
                 "(only greetings, stop words or numbers), so completeness does not apply."
             )
@@ -159,6 +168,7 @@ class KeywordCoverage(Scorer):
     question's content words; each must appear word for word in the answer."""
 
     id = "keyword-coverage"
+    span_types = ANSWER_SPANS
     name = "Keyword coverage"
     version = "2"
     description = (
@@ -200,6 +210,7 @@ class ContentSimilarity(Scorer):
     """
 
     id = "content-similarity"
+    span_types = ANSWER_SPANS
     name = "Content similarity"
     version = "2"
     description = (
@@ -224,6 +235,7 @@ class TextualDifference(Scorer):
     """Normalised Levenshtein similarity: 1 means identical text, 0 entirely different."""
 
     id = "textual-difference"
+    span_types = ANSWER_SPANS
     name = "Textual difference"
     description = (
         "Character-level similarity between the answer and the expected output (or the "
@@ -260,6 +272,7 @@ class ToneConsistency(Scorer):
     the answer's sentences."""
 
     id = "tone-consistency"
+    span_types = ANSWER_SPANS
     name = "Tone consistency"
     description = (
         "Whether the answer keeps the tone of the question (VADER sentiment), or, without "
@@ -348,6 +361,7 @@ class ToolCallAccuracy(Scorer):
     """
 
     id = "tool-call-accuracy"
+    span_types = RUN_SPANS
     name = "Tool-call accuracy"
     version = "2"
     description = (
@@ -430,6 +444,9 @@ class Latency(Scorer):
         budget = float(budget)
         if data.duration_ms is None:
             raise ScorerError("The scored span has not ended, so it has no duration.")
+        if data.duration_ms < 0:
+            # Ingest rejects such spans; rows stored before it did may remain.
+            raise ScorerError("The scored span ends before it starts: its clock is wrong.")
         took = data.duration_ms
         value = 1.0 if took <= budget else budget / took
         verdict = "within" if took <= budget else "over"

@@ -44,6 +44,6 @@ def test_a_score_is_read_only_and_escapes_what_was_scored(admin_client, batch):
 
 def test_the_batch_list_shows_progress(admin_client, batch):
     page = admin_client.get("/admin/scoring/scoringbatch/").content.decode()
-    assert "1 succeeded, 1 failed, 0 pending" in page
+    assert "1 succeeded, 1 failed, 0 skipped, 0 pending" in page
     scores = admin_client.get(f"/admin/scoring/score/?batch__id__exact={batch.pk}")
     assert "2 scores" in scores.content.decode()

@@ -122,7 +122,9 @@ def test_scorer_results_are_newest_first_with_trace_links_and_filters(api_client
     assert [r["traceId"] for r in results] == [empty.trace_id, good.trace_id]
     assert results[0]["spanId"] == empty.root_span_id
     assert results[0]["traceUrl"].endswith(f"/api/traces/{empty.trace_id}")
-    assert results[0]["traceWebUrl"].endswith(f"/traces/{empty.trace_id}/")
+    assert results[0]["traceWebUrl"].endswith(
+        f"/traces/{empty.trace_id}/?span={empty.root_span_id}"
+    )
     high = api_client.get("/api/scorers/test-answer-length/results?min_score=0.5").json()
     assert [r["traceId"] for r in high["results"]] == [good.trace_id]
     failed = api_client.get("/api/scorers/test-answer-length/results?status=failed").json()

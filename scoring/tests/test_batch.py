@@ -63,7 +63,7 @@ def test_unknown_and_repeated_trace_ids(api_client, sync_tasks):
         (
             {"scorerId": "completeness", "traceIds": ["a" * 32], "scopeType": "span"},
             400,
-            "not a valid choice",
+            "needs targets",
         ),
         ({"scorerId": "faithfulness", "traceIds": ["a" * 32]}, 400, "No LLM judge configured"),
     ],
@@ -118,6 +118,8 @@ def test_failures_are_recorded_and_the_rest_of_the_batch_goes_on(
         "running": 0,
         "succeeded": 1,
         "failed": 3,
+        "skipped": 0,
+        "done": 4,
     }
     scores = {s.trace_id: s for s in batch.scores.all()}
     assert scores[good.trace_id].score == 1.0
@@ -127,13 +129,15 @@ def test_failures_are_recorded_and_the_rest_of_the_batch_goes_on(
     assert all(scores[t].score is None for t in (refused.trace_id, hang.trace_id))
 
 
-def test_a_score_is_unique_per_batch_and_trace():
+def test_a_score_is_unique_per_batch_scorer_trace_and_span():
     from django.db import IntegrityError
 
     trace = agent_trace()
     batch = services.start_batch(scorer_id="error-free", trace_ids=[trace.trace_id])
     with pytest.raises(IntegrityError):
-        Score.objects.create(scorer_id="error-free", trace=trace, batch=batch)
+        Score.objects.create(
+            scorer_id="error-free", trace=trace, span_id=trace.root_span_id, batch=batch
+        )
 
 
 def test_scorers_api_lists_availability_and_statistics(api_client, sync_tasks):
@@ -159,7 +163,7 @@ def test_scorer_results_api_links_back_to_traces_and_filters(api_client, sync_ta
     assert {r["traceId"] for r in results} == {ok.trace_id, broken.trace_id}
     first = results[0]
     assert first["traceUrl"].endswith(f"/api/traces/{first['traceId']}")
-    assert first["traceWebUrl"].endswith(f"/traces/{first['traceId']}/")
+    assert first["traceWebUrl"].endswith(f"/traces/{first['traceId']}/?span={first['spanId']}")
     high = api_client.get("/api/scorers/error-free/results?min_score=0.5").json()["results"]
     assert [r["traceId"] for r in high] == [ok.trace_id]
     bad = api_client.get("/api/scorers/error-free/results?min_score=lots")

@@ -51,6 +51,8 @@ def test_a_batch_scores_every_known_trace_once_and_lists_the_unknown_ones():
         "running": 0,
         "succeeded": 2,
         "failed": 0,
+        "skipped": 0,
+        "done": 2,
     }
 
 
@@ -69,7 +71,8 @@ def test_a_large_batch_is_fanned_out_by_one_task_and_still_scores_each_trace():
         ({"trace_ids": []}, services.InvalidBatchError, "non-empty list"),
         ({"trace_ids": ["xyz"]}, services.InvalidBatchError, "not 32 hexadecimal"),
         ({"trace_ids": ["a" * 32] * 10_001}, services.InvalidBatchError, "at most 10,000"),
-        ({"scope_type": "span"}, services.InvalidBatchError, "scopeType must be 'trace'"),
+        ({"scope_type": "every"}, services.InvalidBatchError, "scopeType must be 'trace'"),
+        ({"scope_type": "span"}, services.InvalidBatchError, "needs targets"),
         ({"scorer_id": "test-offline"}, services.InvalidBatchError, "No judge endpoint"),
         ({"trace_ids": ["f" * 32]}, services.NoKnownTracesError, "None of the 1 trace ids"),
     ],
@@ -103,4 +106,6 @@ def test_a_scorer_error_a_crash_and_a_hang_fail_their_trace_and_the_others_are_s
         "running": 0,
         "succeeded": 1,
         "failed": 3,
+        "skipped": 0,
+        "done": 4,
     }

@@ -79,6 +79,8 @@ def test_a_score_waiting_its_turn_is_never_queued_again_or_failed_however_long_i
         "running": 0,
         "succeeded": 0,
         "failed": 0,
+        "skipped": 0,
+        "done": 0,
     }
     assert set(Score.objects.values_list("attempts", flat=True)) == {0}
 

@@ -102,6 +102,26 @@ def test_latency_against_the_budget(settings):
     assert result.reason == "Took 2.40 s, over the budget of 1.20 s."
 
 
+def test_latency_refuses_a_span_that_ends_before_it_starts():
+    from django.utils import timezone
+
+    now = timezone.now()
+    backwards = SpanSummary(
+        "a" * 16,
+        None,
+        "agent",
+        "agent_run",
+        "ok",
+        started_at=now,
+        ended_at=now - timedelta(seconds=2),
+        duration_ms=-2000.0,
+    )
+    data = scoring_input_from_spans("b" * 32, [backwards])
+    assert data.duration_ms == -2000.0  # as stored before ingest rejected such spans
+    with pytest.raises(ScorerError, match="ends before it starts"):
+        registry.get("latency").score(data)
+
+
 def test_error_free_names_the_failing_span():
     assert score("error-free", agent_trace()).reason == "None of the 4 spans failed."
     failed = score("error-free", agent_trace(tool_error="Order service timed out"))

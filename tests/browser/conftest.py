@@ -69,3 +69,25 @@ def logged_in_page(page, live_server, transactional_db, django_user_model):
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/traces/")
     return page
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations(request):
+    """Every browser test fails if the page broke its Content-Security-Policy.
+
+    Chromium reports each blocked inline script, style or eval on the console.
+    """
+    if "page" not in request.fixturenames:
+        yield []
+        return
+    page = request.getfixturevalue("page")
+    violations: list[str] = []
+
+    def record(message) -> None:
+        if "Content Security Policy" in message.text:
+            where = message.location.get("url", "")
+            violations.append(f"on {page.url} (from {where}): {message.text}")
+
+    page.on("console", record)
+    yield violations
+    assert not violations, "CSP violations:\n" + "\n".join(violations)

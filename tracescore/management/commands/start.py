@@ -1,7 +1,9 @@
 """Run the web server and one background worker together; Ctrl-C stops both.
 
-The web server is gunicorn, as in production: Django's development server
-cannot read chunked request bodies, which every Node OTLP exporter sends.
+The web server is the production command (``tracescore.server``: gunicorn
+with uvicorn workers), so a local run behaves as production does: Django's
+development server cannot read chunked request bodies, which every Node OTLP
+exporter sends, and a sync server lets slow clients stall the site.
 SIGINT (Ctrl-C), SIGTERM (process managers, ``timeout``) and SIGHUP (a closed
 terminal) to this command stop the server and the worker alike.
 """
@@ -15,6 +17,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
+from tracescore.server import DEFAULT_WORKERS, gunicorn_command
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -27,11 +31,11 @@ def _raise_stop(signum, frame):
 
 
 class Command(BaseCommand):
-    help = "Run the web server (gunicorn) and a django-q2 worker in the foreground."
+    help = "Run the web server (the production command) and a django-q2 worker in the foreground."
 
     def add_arguments(self, parser):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
-        parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument("--web-workers", type=int, default=DEFAULT_WORKERS)
 
     def handle(self, *args, addrport: str, web_workers: int, **options):
         for signum in STOP_SIGNALS:
@@ -42,12 +46,7 @@ class Command(BaseCommand):
             processes["worker"] = subprocess.Popen([sys.executable, "manage.py", "qcluster"])
             processes["web server"] = subprocess.Popen(
                 [
-                    str(bin_dir / "gunicorn"),
-                    "tracescore.wsgi",
-                    "--bind",
-                    addrport,
-                    "--workers",
-                    str(web_workers),
+                    *gunicorn_command(addrport, workers=web_workers, bin_dir=bin_dir),
                     "--access-logfile",
                     "-",
                 ]

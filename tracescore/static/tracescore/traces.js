@@ -54,17 +54,37 @@
     }
   });
 
-  // The modal's form carries the selection as repeated trace_ids fields.
+  // Spans picked on a trace's page, for "Score spans" (kept on the page only).
+  const pickedSpans = () => $$(".select-span").filter((box) => box.checked).map((box) => box.value);
+  function renderSpans() {
+    const button = $("#score-spans");
+    if (!button) return;
+    const count = pickedSpans().length;
+    button.disabled = count === 0;
+    const counter = $("#span-selection-count");
+    if (counter) counter.textContent = count ? `${count} span${count === 1 ? "" : "s"} selected` : "";
+  }
+  document.addEventListener("change", (event) => {
+    if (event.target.matches(".select-span")) renderSpans();
+  });
+
+  // What the open modal scores: the trace list's selection, or the picked spans.
+  let openedFor = "traces";
+  function selectionJSON() {
+    if (openedFor === "spans") {
+      const traceId = $(".waterfall").dataset.traceId;
+      return JSON.stringify({ targets: pickedSpans().map((spanId) => ({ traceId, spanId })) });
+    }
+    return JSON.stringify({ traceIds: [...selected] });
+  }
+
+  // The modal's form carries the selection as one JSON field (however many
+  // traces: Django caps a form at 1,000 fields); the server echoes it back
+  // when it re-renders the modal.
   document.addEventListener("htmx:afterSwap", (event) => {
     if (event.detail.target.id === "modal-body") {
-      const holder = $("#batch-trace-ids");
-      if (holder) {
-        holder.replaceChildren(...[...selected].map((id) => {
-          const input = document.createElement("input");
-          input.type = "hidden"; input.name = "trace_ids"; input.value = id;
-          return input;
-        }));
-      }
+      const holder = $("#batch-selection");
+      if (holder && !holder.value) holder.value = selectionJSON();
       const dialog = $("#score-modal");
       if (!dialog.open) dialog.showModal();
     }
@@ -72,8 +92,15 @@
   });
 
   document.body.addEventListener("batchStarted", (event) => {
-    const { progressUrl } = event.detail;
-    selected.clear(); save(); render();
+    const { progressUrl, mode } = event.detail;
+    if (mode === "spans") {
+      $$(".select-span").forEach((box) => { box.checked = false; });
+      renderSpans();
+      const scores = $("#scores");
+      if (scores) htmx.ajax("GET", `${window.location.pathname}?part=scores`, { target: "#scores" });
+    } else {
+      selected.clear(); save(); render();
+    }
     const progress = $("#batch-progress");
     if (progress) {
       const slot = document.createElement("div");
@@ -83,14 +110,35 @@
     setTimeout(() => { const dialog = $("#score-modal"); if (dialog.open) dialog.close(); }, 1500);
   });
 
-  // Let htmx swap 4xx answers (form errors in the modal) instead of dropping them.
+  // On a trace's page, a finished batch shows its badges on the spans: reload
+  // the page (the URL keeps the selected span).
+  document.body.addEventListener("batchFinished", () => {
+    if ($(".waterfall")) window.location.reload();
+  });
+
+  // The modal asks for the selection's size (sent here, not by hx-vals "js:", which needs eval).
+  document.addEventListener("htmx:configRequest", (event) => {
+    const id = event.detail.elt.id;
+    if (id === "score-selected") {
+      openedFor = "traces";
+      event.detail.parameters.count = selected.size;
+    } else if (id === "score-spans") {
+      openedFor = "spans";
+      event.detail.parameters.count = pickedSpans().length;
+    }
+  });
+
+  // Let htmx swap 4xx answers (form errors in the modal) and a 503 (the task
+  // queue is away: the modal says so) instead of dropping them.
   htmx.config.responseHandling = [
     { code: "204", swap: false },
     { code: "[23]..", swap: true },
     { code: "4..", swap: true, error: false },
+    { code: "503", swap: true, error: false },
     { code: "...", swap: false, error: true },
   ];
 
-  window.tracescore = { selectedCount: () => selected.size };
+  window.tracescore = { selectedCount: () => selected.size, spanCount: () => pickedSpans().length };
   render();
+  renderSpans();
 })();

@@ -39,7 +39,10 @@ BAD_QUERY = OpenApiResponse(
 )
 BAD_SPAN_PAGE = OpenApiResponse(
     OpenApiTypes.OBJECT,
-    description="offset or pageSize is invalid: each bad parameter with its messages.",
+    description=(
+        "offset or pageSize is invalid (each bad parameter with its messages), or the URL "
+        "holds a NUL character."
+    ),
     examples=[
         OpenApiExample(
             "Page too large",
@@ -48,6 +51,15 @@ BAD_SPAN_PAGE = OpenApiResponse(
     ],
 )
 NOT_FOUND = OpenApiResponse(TraceErrorSerializer, description="No trace with this id.")
+BAD_PATH = OpenApiResponse(
+    TraceErrorSerializer, description="The URL holds a NUL character, which no id has."
+)
+TRACE_ID = OpenApiParameter(
+    "trace_id",
+    {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"},
+    OpenApiParameter.PATH,
+    description="The trace id: 32 hex characters, as OpenTelemetry writes it.",
+)
 
 
 @extend_schema(
@@ -88,15 +100,7 @@ class SpanPageQuerySerializer(serializers.Serializer):
         "until it is null. `logs` holds the log records of the page's spans; the first page "
         "also holds the trace's logs that name no span, or a span that is not in the trace."
     ),
-    parameters=[
-        OpenApiParameter(
-            "trace_id",
-            OpenApiTypes.STR,
-            OpenApiParameter.PATH,
-            description="The trace id: 32 hex characters, as OpenTelemetry writes it.",
-        ),
-        SpanPageQuerySerializer,
-    ],
+    parameters=[TRACE_ID, SpanPageQuerySerializer],
     responses={
         200: TraceDetailSerializer,
         400: BAD_SPAN_PAGE,

@@ -27,7 +27,7 @@ from drf_spectacular.utils import extend_schema_field
 from observability.choices import SpanStatus, SpanType
 from observability.extensions import apply_trace_filter
 from observability.models import Trace
-from tracescore.timebounds import storable_date, storable_datetime
+from tracescore.timebounds import iso_schema, storable_date, storable_datetime
 
 
 class DateOrDateTimeField(forms.Field):
@@ -61,19 +61,24 @@ class DateOrDateTimeField(forms.Field):
             raise forms.ValidationError(str(error), code="out_of_range") from None
 
 
+# What ``scored_by`` takes; empty means any scorer.
+SCORER_ID_PATTERN = r"^[\w.:-]*$"
+
+
 def _start_of(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
 @extend_schema_field(
-    {
-        "type": "string",
-        "example": "2026-11-20",
-        "description": (
-            "An ISO 8601 date (2026-11-20) or datetime (2026-11-20T14:30:00Z). A date alone "
-            "covers its whole day: started_after from its start, started_before to its end."
+    iso_schema(
+        "date",
+        "date-time",
+        description=(
+            "An ISO 8601 date (2026-11-20) or datetime (2026-11-20T14:30:00Z), in the years "
+            "1900 to 9000. A date alone covers its whole day: started_after from its start, "
+            "started_before to its end."
         ),
-    }
+    )
 )
 class StartedFilter(django_filters.Filter):
     """``started_at`` bound. ``before=True`` is exclusive for a datetime, whole-day for a date."""
@@ -96,10 +101,24 @@ class StartedFilter(django_filters.Filter):
         return qs.filter(**{f"{self.field_name}__{lookup}": bound})
 
 
+@extend_schema_field({"type": "string", "maxLength": 512, "pattern": "^[^\\u0000]*$"})
+class NameFilter(django_filters.CharFilter):
+    """Text to look for; Django's form field refuses NUL characters, which no name has."""
+
+
+@extend_schema_field({"type": "string", "maxLength": 100, "pattern": SCORER_ID_PATTERN})
+class ScorerIdFilter(django_filters.CharFilter):
+    """A scorer id, as written (not stripped: the schema states the exact pattern)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("strip", False)
+        super().__init__(*args, **kwargs)
+
+
 class TraceFilter(django_filters.FilterSet):
     """Filters of the trace list; all read the Trace table only (scored_by adds Score)."""
 
-    name = django_filters.CharFilter(
+    name = NameFilter(
         lookup_expr="icontains",
         max_length=512,
         label="Name",
@@ -126,11 +145,11 @@ class TraceFilter(django_filters.FilterSet):
         label="Started before",
         help_text="ISO date or datetime; a date includes that whole day.",
     )
-    scored_by = django_filters.CharFilter(
+    scored_by = ScorerIdFilter(
         method="filter_scored_by",
         max_length=100,
         validators=[
-            RegexValidator(r"^[\w.:-]+$", "Enter a scorer id, such as 'keyword-coverage'.")
+            RegexValidator(SCORER_ID_PATTERN, "Enter a scorer id, such as 'keyword-coverage'.")
         ],
         label="Scored by",
         help_text="A scorer id: traces with at least one score from that scorer.",

@@ -16,7 +16,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import Q, QuerySet
 from rest_framework.exceptions import ValidationError
@@ -24,10 +24,11 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.utils.urls import replace_query_param
 
 from observability.models import Trace
-from tracescore.timebounds import storable_datetime
+from tracescore.timebounds import MAX_YEAR, MIN_YEAR, OUT_OF_RANGE
 
 ORDERING = ("-started_at", "-trace_id")
 _TRACE_ID = re.compile(r"^[0-9a-zA-Z]{1,32}$")
+_PAGE_SIZE = re.compile(r"^[0-9]{1,9}$")
 
 
 class InvalidCursor(ValueError):
@@ -59,7 +60,7 @@ class TraceCursor:
         try:
             text = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
             direction, started, trace_id = text.split("|")
-            started_at = storable_datetime(datetime.fromisoformat(started))
+            started_at = _cursor_time(datetime.fromisoformat(started))
         except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as exc:
             raise InvalidCursor(encoded) from exc
         if (
@@ -69,6 +70,17 @@ class TraceCursor:
         ):
             raise InvalidCursor(encoded)
         return cls(started_at, trace_id, reverse=direction == "p")
+
+
+def _cursor_time(value: datetime) -> datetime:
+    """A cursor's time in UTC, within a year of the years a trace can start in.
+
+    Span times are checked as written (``storable_datetime``) and cursors are
+    written in UTC, where a span sent as 1900-01-01T00:00+05:00 is still in 1899.
+    """
+    if not MIN_YEAR - 1 <= value.year <= MAX_YEAR + 1:
+        raise ValueError(OUT_OF_RANGE)
+    return value.astimezone(UTC) if value.tzinfo is not None else value
 
 
 @dataclass
@@ -124,7 +136,9 @@ class TraceCursorPagination(CursorPagination):
 
     page_size = 50
     page_size_query_param = "pageSize"
-    page_size_query_description = "Traces per page, 1 to 200 (default 50)."
+    page_size_query_description = (
+        "Traces per page, from 1 (default 50); a number above 200 gives 200."
+    )
     max_page_size = 200
     ordering = ORDERING
 
@@ -141,12 +155,10 @@ class TraceCursorPagination(CursorPagination):
 
     def get_page_size(self, request) -> int:
         raw = request.query_params.get(self.page_size_query_param)
-        if raw in (None, ""):
+        if raw is None:
             return self.page_size
-        try:
-            size = int(raw)
-        except ValueError:
-            size = 0
+        # Digits only: int() would also take "", " 5", "+5" and "1_0".
+        size = int(raw) if _PAGE_SIZE.match(raw) else 0
         if size < 1:
             raise ValidationError(
                 {
@@ -156,6 +168,14 @@ class TraceCursorPagination(CursorPagination):
                 }
             )
         return min(size, self.max_page_size)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                # Larger sizes are taken and capped, so no maximum here.
+                parameter["schema"].update(minimum=1, maximum=999_999_999)
+        return parameters
 
     def decode_cursor(self, request) -> TraceCursor | None:
         raw = request.query_params.get(self.cursor_query_param)

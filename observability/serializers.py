@@ -29,7 +29,9 @@ class TraceSerializer(serializers.ModelSerializer):
 
     traceId = serializers.CharField(source="trace_id")
     spanType = serializers.CharField(source="span_type")
-    startedAt = serializers.DateTimeField(source="started_at")
+    startedAt = serializers.DateTimeField(
+        source="started_at", allow_null=True, help_text="Null until the first span is stored."
+    )
     endedAt = serializers.DateTimeField(source="ended_at", allow_null=True)
     durationMs = DurationMsField(source="duration_ms")
     spanCount = serializers.IntegerField(source="span_count")

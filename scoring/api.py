@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -26,12 +28,39 @@ from scoring.serializers import (
     started_message,
 )
 from scoring.stats import EMPTY, ScorerRow, scorer_stats
+from tracescore.parsers import BoundedJSONParser
 
 ERROR = OpenApiResponse(
     response={"type": "object", "properties": {"detail": {"type": "string"}}},
     description="What is wrong, for a person.",
 )
 UNAUTHORIZED = OpenApiResponse(ERROR.response, description="No valid session or token.")
+BAD_PATH = OpenApiResponse(
+    ERROR.response, description="The URL holds a NUL character, which no id has."
+)
+BAD_PAGE = OpenApiResponse(
+    ERROR.response, description="`page` is not a whole number from 1, or the URL holds a NUL."
+)
+TRACE_ID = OpenApiParameter(
+    "trace_id",
+    {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"},
+    OpenApiParameter.PATH,
+    description="The trace id: 32 hex characters.",
+)
+SCORER_ID = OpenApiParameter(
+    "scorer_id",
+    {"type": "string", "pattern": "^[^\\u0000]+$"},
+    OpenApiParameter.PATH,
+    description="A scorer id, such as `completeness`.",
+)
+
+
+def is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _scorer_or_404(scorer_id: str):
@@ -96,6 +125,7 @@ def _plan_or_error(request: Request):
         400: BATCH_400,
         401: UNAUTHORIZED,
         404: BATCH_404,
+        415: OpenApiResponse(ERROR.response, description="The body is not application/json."),
         503: BATCH_503,
     },
     parameters=[IDEMPOTENCY_KEY],
@@ -108,6 +138,8 @@ class BatchCreateView(generics.GenericAPIView):
     """
 
     serializer_class = BatchRequestSerializer
+    # JSON only: a form cannot carry 10,000 ids (Django stops at 1,000 fields).
+    parser_classes = [BoundedJSONParser]
 
     def post(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
@@ -139,12 +171,19 @@ class BatchCreateView(generics.GenericAPIView):
 @extend_schema(
     summary="What a batch request would score, and how many targets each scorer skips",
     request=BatchRequestSerializer,
-    responses={200: BatchPlanSerializer, 400: BATCH_400, 401: UNAUTHORIZED, 404: BATCH_404},
+    responses={
+        200: BatchPlanSerializer,
+        400: BATCH_400,
+        401: UNAUTHORIZED,
+        404: BATCH_404,
+        415: OpenApiResponse(ERROR.response, description="The body is not application/json."),
+    },
 )
 class BatchPreviewView(generics.GenericAPIView):
     """The same request as the batch endpoint; nothing is started or stored."""
 
     serializer_class = BatchRequestSerializer
+    parser_classes = [BoundedJSONParser]
 
     def post(self, request: Request) -> Response:
         plan, error = _plan_or_error(request)
@@ -153,7 +192,7 @@ class BatchPreviewView(generics.GenericAPIView):
 
 @extend_schema(
     summary="A scoring batch and its progress",
-    responses={200: BatchSerializer, 401: UNAUTHORIZED, 404: ERROR},
+    responses={200: BatchSerializer, 400: BAD_PATH, 401: UNAUTHORIZED, 404: ERROR},
 )
 class BatchDetailView(generics.RetrieveAPIView):
     serializer_class = BatchSerializer
@@ -162,7 +201,8 @@ class BatchDetailView(generics.RetrieveAPIView):
     filter_backends = []
 
     def get_object(self) -> ScoringBatch:
-        batch = ScoringBatch.objects.filter(pk=self.kwargs["batch_id"]).first()
+        batch_id = self.kwargs["batch_id"]
+        batch = ScoringBatch.objects.filter(pk=batch_id).first() if is_uuid(batch_id) else None
         if batch is None:
             raise NotFound(f"No scoring batch with id {self.kwargs['batch_id']}.")
         return batch
@@ -171,11 +211,11 @@ class BatchDetailView(generics.RetrieveAPIView):
 @extend_schema(
     summary="Scores of one trace, newest first",
     parameters=[
-        OpenApiParameter("trace_id", OpenApiTypes.STR, OpenApiParameter.PATH),
+        TRACE_ID,
         OpenApiParameter("spanId", OpenApiTypes.STR, description="Only this span's scores."),
         OpenApiParameter("scorerId", OpenApiTypes.STR, description="Only this scorer's scores."),
     ],
-    responses={200: ScoreSerializer(many=True), 401: UNAUTHORIZED, 404: ERROR},
+    responses={200: ScoreSerializer(many=True), 400: BAD_PAGE, 401: UNAUTHORIZED, 404: ERROR},
 )
 class TraceScoresView(generics.ListAPIView):
     serializer_class = ScoreSerializer
@@ -215,8 +255,8 @@ class ScorerListView(generics.GenericAPIView):
 
 @extend_schema(
     summary="One scorer with its statistics",
-    parameters=[OpenApiParameter("scorer_id", OpenApiTypes.STR, OpenApiParameter.PATH)],
-    responses={200: ScorerSerializer, 401: UNAUTHORIZED, 404: ERROR},
+    parameters=[SCORER_ID],
+    responses={200: ScorerSerializer, 400: BAD_PATH, 401: UNAUTHORIZED, 404: ERROR},
 )
 class ScorerDetailView(generics.GenericAPIView):
     serializer_class = ScorerSerializer
@@ -230,7 +270,7 @@ class ScorerDetailView(generics.GenericAPIView):
 
 @extend_schema(
     summary="Every result of one scorer, newest first, with links to its traces",
-    parameters=[OpenApiParameter("scorer_id", OpenApiTypes.STR, OpenApiParameter.PATH)],
+    parameters=[SCORER_ID],
     responses={200: ScoreSerializer(many=True), 400: ERROR, 401: UNAUTHORIZED, 404: ERROR},
 )
 class ScorerResultsView(generics.ListAPIView):

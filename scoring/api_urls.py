@@ -6,7 +6,8 @@ urlpatterns = [
     path("trace-scorers/batch", api.BatchCreateView.as_view(), name="api-batch-create"),
     path("trace-scorers/batch/preview", api.BatchPreviewView.as_view(), name="api-batch-preview"),
     path(
-        "trace-scorers/batch/<uuid:batch_id>",
+        # Any text, so a malformed id gets the API's JSON 404 rather than Django's page.
+        "trace-scorers/batch/<str:batch_id>",
         api.BatchDetailView.as_view(),
         name="api-batch-detail",
     ),

@@ -21,6 +21,8 @@ it is given: ``Authorization: Bearer <token>`` is accepted here as well as
 
 from __future__ import annotations
 
+import re
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -36,7 +38,8 @@ from scoring.choices import ScopeType, ScoreSource, ScoreStatus
 from scoring.models import Score
 from scoring.scorers import registry
 from scoring.scorers.base import Scorer
-from scoring.serializers import TargetsField
+from scoring.serializers import ScorerIdText, TargetsField
+from tracescore.parsers import BoundedJSONParser
 
 MAX_PER_PAGE = 100
 # Our span types in Mastra's names (its SpanType enum).
@@ -81,8 +84,10 @@ def find_scorer(name: str) -> Scorer | None:
 
 
 class ScoreTracesRequestSerializer(serializers.Serializer):
-    scorerName = serializers.CharField(  # noqa: N815
-        help_text="Id or name of one of our scorers."
+    scorerName = ScorerIdText(  # noqa: N815
+        # Untrimmed: " " is an unknown scorer (404), not a missing one.
+        trim_whitespace=False,
+        help_text="Id or name of one of our scorers.",
     )
     targets = TargetsField(help_text="Spans to score; without spanId, the trace's root span.")
 
@@ -97,6 +102,8 @@ class ScoreTracesResponseSerializer(serializers.Serializer):
     unknownTargets = serializers.ListField(child=serializers.DictField())  # noqa: N815
 
 
+MAX_PAGE = 1_000_000
+WHOLE_NUMBER = re.compile(r"^[0-9]{1,7}$")
 MASTRA_ERROR = OpenApiResponse(
     response={
         "type": "object",
@@ -114,6 +121,7 @@ MASTRA_ERROR = OpenApiResponse(
         400: MASTRA_ERROR,
         401: MASTRA_ERROR,
         404: MASTRA_ERROR,
+        415: MASTRA_ERROR,
         503: MASTRA_ERROR,
     },
     tags=["mastra"],
@@ -122,6 +130,8 @@ class ScoreTracesView(APIView):
     """Mastra's ``POST /api/observability/traces/score``: starts a batch, answers at once."""
 
     authentication_classes = AUTHENTICATION
+    # JSON only, as Mastra sends it: a form cannot carry the targets.
+    parser_classes = [BoundedJSONParser]
 
     def post(self, request: Request) -> Response:
         serializer = ScoreTracesRequestSerializer(data=request.data)
@@ -206,9 +216,15 @@ def score_row(score: Score) -> dict:
     parameters=[
         OpenApiParameter("trace_id", OpenApiTypes.STR, OpenApiParameter.PATH),
         OpenApiParameter("span_id", OpenApiTypes.STR, OpenApiParameter.PATH),
-        OpenApiParameter("page", OpenApiTypes.INT, description="0-based page (default 0)."),
         OpenApiParameter(
-            "perPage", OpenApiTypes.INT, description=f"1 to {MAX_PER_PAGE} (default 10)."
+            "page",
+            {"type": "integer", "minimum": 0, "maximum": MAX_PAGE},
+            description="0-based page (default 0).",
+        ),
+        OpenApiParameter(
+            "perPage",
+            {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+            description=f"1 to {MAX_PER_PAGE} (default 10).",
         ),
     ],
     responses={
@@ -228,13 +244,16 @@ class SpanScoresView(APIView):
     authentication_classes = AUTHENTICATION
 
     def get(self, request: Request, trace_id: str, span_id: str) -> Response:
-        try:
-            page = int(request.query_params.get("page", 0))
-            per_page = int(request.query_params.get("perPage", 10))
-        except ValueError:
+        raw_page = request.query_params.get("page", "0")
+        raw_per_page = request.query_params.get("perPage", "10")
+        # Digits only: int() would also take " 1", "+1" and "1_0".
+        if not (WHOLE_NUMBER.match(raw_page) and WHOLE_NUMBER.match(raw_per_page)):
             return mastra_error("page and perPage must be whole numbers.", 400)
-        if page < 0 or not 1 <= per_page <= MAX_PER_PAGE:
-            return mastra_error(f"page must be 0 or more and perPage 1 to {MAX_PER_PAGE}.", 400)
+        page, per_page = int(raw_page), int(raw_per_page)
+        if page > MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:
+            return mastra_error(
+                f"page must be 0 to {MAX_PAGE:,} and perPage 1 to {MAX_PER_PAGE}.", 400
+            )
         trace_id, span_id = trace_id.lower(), span_id.lower()
         if not Trace.objects.filter(trace_id=trace_id).exists():
             return mastra_error(f"Trace with ID '{trace_id}' not found", 404)

@@ -39,6 +39,16 @@ class TargetsField(serializers.JSONField):
     """A list of ``{traceId, spanId?}``; checked by the service (fast for 50,000 targets)."""
 
 
+@extend_schema_field({"type": "string", "pattern": "^[0-9a-fA-F]{32}$"})
+class TraceIdText(serializers.CharField):
+    """A requested trace id; the service checks its shape and names the malformed ones."""
+
+
+@extend_schema_field({"type": "string", "pattern": "^[^\\u0000]+$"})
+class ScorerIdText(serializers.CharField):
+    """A scorer id: any text but NUL, which DRF refuses (no id has one)."""
+
+
 class BatchRequestSerializer(serializers.Serializer):
     """``POST /api/trace-scorers/batch``. Ids and targets are checked by the service.
 
@@ -48,20 +58,24 @@ class BatchRequestSerializer(serializers.Serializer):
     (every span of that type in those traces).
     """
 
-    scorerId = serializers.CharField(  # noqa: N815
-        required=False, help_text="Id of a registered scorer (or give scorerIds)."
+    scorerId = ScorerIdText(  # noqa: N815
+        required=False,
+        # Untrimmed: " " is an unknown scorer (404), not a missing one.
+        trim_whitespace=False,
+        help_text="Id of a registered scorer (or give scorerIds).",
     )
     scorerIds = serializers.ListField(  # noqa: N815
-        child=serializers.CharField(),
+        child=ScorerIdText(trim_whitespace=False),
         required=False,
         allow_empty=False,
         max_length=MAX_BATCH_SCORERS,
         help_text=f"1 to {MAX_BATCH_SCORERS} scorer ids; each scores every target.",
     )
     traceIds = serializers.ListField(  # noqa: N815
-        child=serializers.CharField(),
+        child=TraceIdText(),
         required=False,
         allow_empty=False,
+        min_length=1,
         max_length=MAX_BATCH_TRACES,
         help_text=f"1 to {MAX_BATCH_TRACES:,} trace ids (32 hex characters). Repeats count once.",
     )
@@ -201,7 +215,7 @@ class BatchSerializer(serializers.ModelSerializer):
     unknownTraceIds = serializers.ListField(source="unknown_trace_ids")  # noqa: N815
     unknownTargets = serializers.ListField(source="unknown_targets")  # noqa: N815
     createdAt = serializers.DateTimeField(source="created_at")  # noqa: N815
-    finishedAt = serializers.DateTimeField(source="finished_at")  # noqa: N815
+    finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)  # noqa: N815
 
     class Meta:
         model = ScoringBatch
@@ -283,7 +297,9 @@ class ScoreSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="When a worker started this attempt; null while the score is queued.",
     )
-    finishedAt = serializers.DateTimeField(source="finished_at")  # noqa: N815
+    finishedAt = serializers.DateTimeField(  # noqa: N815
+        source="finished_at", allow_null=True, help_text="Null while the score is pending."
+    )
     traceUrl = serializers.SerializerMethodField()  # noqa: N815
     traceWebUrl = serializers.SerializerMethodField()  # noqa: N815
 

@@ -12,14 +12,28 @@ import datetime as dt
 
 MIN_YEAR, MAX_YEAR = 1900, 9000
 OUT_OF_RANGE = f"Enter a date between the years {MIN_YEAR} and {MAX_YEAR}."
+# The same years as a pattern for ISO 8601 dates, for the API schema.
+YEAR_PATTERN = r"^(19|[2-8][0-9]|9000-)"
+
+
+def iso_schema(*formats: str, description: str) -> dict:
+    """The OpenAPI schema of a query parameter that takes ISO dates in ``formats``."""
+    choices = [{"type": "string", "format": f, "pattern": YEAR_PATTERN} for f in formats]
+    schema = choices[0] if len(choices) == 1 else {"anyOf": choices}
+    return {**schema, "description": description}
 
 
 def storable_datetime(value: dt.datetime) -> dt.datetime:
-    """``value`` in UTC; ValueError if it lies outside the years the app accepts."""
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC)
+    """``value`` in UTC; ValueError if its year, as written, lies outside the years the app accepts.
+
+    The year is checked before the conversion, so the bounds are the ones the
+    API schema states (``YEAR_PATTERN``): 1900-01-01T00:00+05:00 is accepted
+    although it is still 1899 in UTC, which every database stores.
+    """
     if not MIN_YEAR <= value.year <= MAX_YEAR:
         raise ValueError(OUT_OF_RANGE)
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
     return value
 
 

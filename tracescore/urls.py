@@ -26,3 +26,8 @@ urlpatterns = [
     path("", include("observability.urls")),
     path("", include("scoring.urls")),
 ]
+
+# Under /api/ these answer JSON; elsewhere Django's pages (templates/404.html).
+handler400 = "tracescore.api.bad_request"
+handler404 = "tracescore.api.page_not_found"
+handler500 = "tracescore.api.server_error"

@@ -14,8 +14,20 @@ class ScoreSource(models.TextChoices):
     BATCH = "batch", "Batch"
     API = "api", "API"
     LIVE = "live", "Live"
+    # Made by a scoring rule: live on a finished trace, or by the rule's backfill.
+    RULE = "rule", "Rule"
 
 
 class ScopeType(models.TextChoices):
     TRACE = "trace", "Trace"
     SPAN = "span", "Span"
+
+
+class RuleOutcomeKind(models.TextChoices):
+    """What a scoring rule did with one trace it considered."""
+
+    PENDING = "pending", "Pending"
+    SCORED = "scored", "Scored"
+    SAMPLED_OUT = "sampled_out", "Sampled out"
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed"

@@ -7,7 +7,77 @@ from django.db import models
 from django.db.models import Count, Q
 from django.urls import reverse
 
-from scoring.choices import ScopeType, ScoreSource, ScoreStatus
+from scoring.choices import RuleOutcomeKind, ScopeType, ScoreSource, ScoreStatus
+
+TRACE_TARGET = "trace"
+
+
+class ScoringRule(models.Model):
+    """Score every trace that matches a filter: new ones live, once finished, and old
+    ones on request (a backfill).
+
+    ``filter`` has the trace list's fields (``name``, ``type``, ``status``,
+    ``service``, ``metadata`` {key: value}, ``minDurationMs``, ``maxDurationMs``);
+    ``target`` is ``"trace"`` (the root span, for the whole trace) or a span type
+    (every span of that type). ``sample_rate`` (0..1) is decided from the trace
+    id, so one trace always gets the same decision. Changing the scorers, filter,
+    target or sample rate makes a new ``version`` (kept in ScoringRuleVersion);
+    Scores and outcomes keep the version they ran under.
+    """
+
+    name = models.CharField(max_length=200)
+    scorer_ids = models.JSONField(default=list)
+    filter = models.JSONField(default=dict, blank=True)
+    target = models.CharField(max_length=32, default=TRACE_TARGET)
+    sample_rate = models.FloatField(default=1.0)
+    live = models.BooleanField(default=True, help_text="Score new traces once they finish.")
+    active = models.BooleanField(default=True, help_text="Paused rules do nothing.")
+    max_cost_usd = models.FloatField(
+        null=True, blank=True, help_text="Judge spending after which its Scores are skipped."
+    )
+    version = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [
+            models.Index(
+                fields=["id"],
+                name="rule_active_live_idx",
+                condition=Q(active=True, live=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("scoring:rule-detail", args=[self.pk])
+
+
+class ScoringRuleVersion(models.Model):
+    """What a rule was at one version: what its Scores and outcomes of that version ran under."""
+
+    rule = models.ForeignKey(ScoringRule, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    scorer_ids = models.JSONField(default=list)
+    filter = models.JSONField(default=dict, blank=True)
+    target = models.CharField(max_length=32, default=TRACE_TARGET)
+    sample_rate = models.FloatField(default=1.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["rule", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "version"], name="rule_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} v{self.version}"
 
 
 class ScoringBatch(models.Model):
@@ -46,6 +116,21 @@ class ScoringBatch(models.Model):
         blank=True,
         default="",
         help_text="The Idempotency-Key of the request that started it: a retry returns this batch.",
+    )
+    rule = models.ForeignKey(
+        ScoringRule,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="batches",
+        help_text="The rule whose live scoring or backfill made this batch.",
+    )
+    filter = models.JSONField(
+        default=dict, blank=True, help_text="The trace filter a filter-wide batch scores."
+    )
+    sample_rate = models.FloatField(default=1.0)
+    max_cost_usd = models.FloatField(
+        null=True, blank=True, help_text="Judge spending after which its Scores are skipped."
     )
 
     class Meta:
@@ -166,6 +251,13 @@ class Score(models.Model):
         help_text="Until when the worker that claimed this pending score may hold it.",
     )
     duration_ms = models.FloatField(null=True, blank=True)
+    cost_usd = models.FloatField(
+        null=True, blank=True, help_text="What the judge's calls cost, when priced."
+    )
+    rule = models.ForeignKey(
+        ScoringRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="scores"
+    )
+    rule_version = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -198,3 +290,45 @@ class Score(models.Model):
     def get_absolute_url(self) -> str:
         url = reverse("observability:trace-detail", args=[self.trace_id])
         return f"{url}?span={self.span_id}" if self.span_id else url
+
+
+class RuleOutcome(models.Model):
+    """What one scoring rule did with one trace it considered, and why: the audit.
+
+    One row per (rule, trace). ``outcome`` is pending while its Scores run, then
+    scored, failed or skipped from them; sampled out, or skipped before any Score
+    (no span of the rule's type, no input or output, cost cap reached), is
+    decided at once with ``reason``. ``score`` links the (first) Score it made.
+    """
+
+    rule = models.ForeignKey(ScoringRule, on_delete=models.CASCADE, related_name="outcomes")
+    rule_version = models.PositiveIntegerField(default=1)
+    trace = models.ForeignKey(
+        "observability.Trace", on_delete=models.CASCADE, related_name="rule_outcomes"
+    )
+    outcome = models.CharField(
+        max_length=16, choices=RuleOutcomeKind.choices, default=RuleOutcomeKind.PENDING
+    )
+    reason = models.TextField(blank=True, default="")
+    score = models.ForeignKey(
+        Score, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    batch = models.ForeignKey(
+        ScoringBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    considered_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-considered_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "trace"], name="rule_outcome_unique")
+        ]
+        indexes = [
+            models.Index(
+                fields=["rule", "outcome", "-considered_at"], name="rule_outcome_kind_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} on {self.trace_id}: {self.outcome}"

@@ -606,6 +606,12 @@ class Outcome:
     duration_ms: float | None = None
 
 
+def judge_cost_of(details: dict[str, Any]) -> float | None:
+    """The cost in US dollars a judge recorded in a Score's details, if it was priced."""
+    cost = details.get("cost_usd") if isinstance(details, dict) else None
+    return float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
+
+
 def lease_length() -> timedelta:
     """How long a worker may hold a Score it claimed (longer than any task may run)."""
     return timedelta(seconds=settings.TRACESCORE_SCORE_LEASE)
@@ -661,6 +667,7 @@ def record_score(*, score_id: int, claim: str, outcome: Outcome) -> bool:
         input=outcome.input,
         output=outcome.output,
         duration_ms=outcome.duration_ms,
+        cost_usd=judge_cost_of(outcome.details),
         finished_at=timezone.now(),
         lease_expires_at=None,
     )

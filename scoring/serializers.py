@@ -68,6 +68,7 @@ class BatchRequestSerializer(serializers.Serializer):
         child=ScorerIdText(trim_whitespace=False),
         required=False,
         allow_empty=False,
+        min_length=1,
         max_length=MAX_BATCH_SCORERS,
         help_text=f"1 to {MAX_BATCH_SCORERS} scorer ids; each scores every target.",
     )

@@ -94,3 +94,72 @@ def test_dates_and_naive_datetimes_are_read_in_the_current_time_zone():
         assert traces(started_after="2026-11-20T00:31") == set()
         assert traces(started_after="2026-11-20T00:29") == {late_evening}
     assert traces(started_after="2026-11-20") == set()
+
+
+def test_service_metadata_and_duration_filters():
+    mastra_id = new_trace_id()
+    ingest_spans(
+        [
+            span(
+                mastra_id,
+                name="agent run",
+                span_type="agent_run",
+                started_at=T0,
+                ended_at=T0 + timedelta(seconds=5),
+                attributes={"mastra.metadata.tier": "gold", "mastra.metadata.userId": 42},
+                resource={"service.name": "billing"},
+            )
+        ]
+    )
+    nested = agent_trace(metadata={"tier": "silver", "lang": "fr"}, started_at=T0).trace_id
+    dotted_id = new_trace_id()
+    ingest_spans(
+        [
+            span(
+                dotted_id,
+                name="run",
+                started_at=T0,
+                ended_at=T0 + timedelta(milliseconds=300),
+                attributes={"metadata.tier": "gold"},
+            )
+        ]
+    )
+    child_only = new_trace_id()
+    root_id = "00000000000000aa"
+    ingest_spans(
+        [
+            span(child_only, span_id=root_id, name="run", started_at=T0),
+            span(
+                child_only,
+                parent_span_id=root_id,
+                name="step",
+                started_at=T0,
+                attributes={"metadata.tier": "gold"},
+            ),
+        ]
+    )
+
+    assert traces(service="billing") == {mastra_id}
+    assert traces(service="bill") == set()  # exact, not contains
+    assert traces(metadata="tier=gold") == {mastra_id, dotted_id}  # the root's, not a child's
+    assert traces(metadata="tier=silver") == {nested}
+    assert traces(metadata="userId=42") == {mastra_id}  # numbers compare as text
+    assert traces(metadata="tier=bronze") == set()
+    assert traces(min_duration_ms="1000") == {mastra_id, nested}
+    assert traces(max_duration_ms="300") == {dotted_id, child_only}
+    assert traces(min_duration_ms="250", max_duration_ms="2500") == {dotted_id, nested}
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"metadata": "no-equals-sign"}, "metadata"),
+        ({"metadata": "=value"}, "metadata"),
+        ({"min_duration_ms": "-1"}, "min_duration_ms"),
+        ({"max_duration_ms": "soon"}, "max_duration_ms"),
+    ],
+)
+def test_bad_new_filter_values_are_explained(params, field):
+    filterset = TraceFilter(params, queryset=Trace.objects.all())
+    assert not filterset.is_valid()
+    assert field in filterset.errors

@@ -51,7 +51,9 @@ class ScorerIdText(serializers.CharField):
     """A scorer id: any text but NUL, which DRF refuses (no id has one)."""
 
 
-@extend_schema_field({"type": "number", "exclusiveMinimum": 0, "nullable": True})
+@extend_schema_field(
+    {"type": "number", "minimum": 0, "exclusiveMinimum": True, "nullable": True}
+)
 class MaxCostField(serializers.Field):
     """A cost cap in US dollars: a positive number, or null for none."""
 
@@ -66,6 +68,15 @@ class MaxCostField(serializers.Field):
 
     def to_representation(self, value):
         return value
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false only (DRF also takes 0, 1, "yes"…, which the schema does not)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            raise serializers.ValidationError("Must be true or false.")
+        return data
 
 
 class BatchRequestSerializer(serializers.Serializer):
@@ -119,7 +130,7 @@ class BatchRequestSerializer(serializers.Serializer):
         help_text="A cost cap in US dollars: once the batch's judges have spent it, its "
         "remaining judge Scores end 'skipped' with the reason \"cost cap reached\".",
     )
-    estimate = serializers.BooleanField(
+    estimate = StrictBooleanField(
         required=False,
         default=False,
         help_text="true: start nothing; answer 200 with the estimated tokens and cost.",

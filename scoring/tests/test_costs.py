@@ -365,3 +365,14 @@ def test_the_migration_copies_judge_costs_from_details_into_the_column():
         code.pk: None,
         kept.pk: 0.5,
     }
+
+
+def test_the_results_page_totals_the_cost_column(alice_client):
+    # Scores recorded before details held a cost, or whose column was filled by the migration.
+    trace = agent_trace()
+    Score.objects.create(scorer_id="bias", trace=trace, status="succeeded", score=0, cost_usd=0.25)
+    Score.objects.create(
+        scorer_id="bias", trace=trace, span_id="1" * 16, status="succeeded", score=0, cost_usd=0.5
+    )
+    html = alice_client.get("/scorers/bias/results/").content.decode()
+    assert '<strong class="cost">$0.75</strong>' in html

@@ -51,9 +51,7 @@ class ScorerIdText(serializers.CharField):
     """A scorer id: any text but NUL, which DRF refuses (no id has one)."""
 
 
-@extend_schema_field(
-    {"type": "number", "minimum": 0, "exclusiveMinimum": True, "nullable": True}
-)
+@extend_schema_field({"type": "number", "minimum": 0, "exclusiveMinimum": True, "nullable": True})
 class MaxCostField(serializers.Field):
     """A cost cap in US dollars: a positive number, or null for none."""
 

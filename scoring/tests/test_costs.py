@@ -376,3 +376,44 @@ def test_the_results_page_totals_the_cost_column(alice_client):
     )
     html = alice_client.get("/scorers/bias/results/").content.decode()
     assert '<strong class="cost">$0.75</strong>' in html
+
+
+BUILT_IN_JUDGES = [
+    "answer-relevancy",
+    "faithfulness",
+    "hallucination",
+    "toxicity",
+    "bias",
+    "prompt-alignment",
+    "answer-similarity",
+    "context-relevance",
+    "context-precision",
+    "noise-sensitivity",
+    "llm-tool-call-accuracy",
+]
+
+
+@pytest.mark.parametrize("scorer_id", BUILT_IN_JUDGES)
+def test_every_judge_is_estimated_at_exactly_what_it_sends_given_the_assumed_answers(
+    judge, scorer_id
+):
+    from scoring.inputs import build_scoring_input
+    from scoring.scorers import registry
+
+    trace = agent_trace(
+        answer=ANSWER,
+        metadata={
+            "expected_output": "The order shipped. It arrives on Friday.",
+            "baseline_response": "Order 1042 shipped yesterday.",
+        },
+    )
+    data = build_scoring_input(trace.trace_id)
+    scorer = registry.get(scorer_id)
+    encoding = get_encoding("o200k_base")
+    run = costs.judge_tokens(scorer, data, encoding)
+    assert run.steps, "the judge was estimated at no call"
+    judge.replies = [Reply(step["answer"]) for step in run.steps]
+    scorer.score(data)
+    sent = [request.body["messages"] for request in judge.requests]
+    assert len(sent) == len(run.steps)
+    assert run.prompt_tokens == sum(chat_tokens(messages, encoding) for messages in sent)

@@ -18,12 +18,14 @@ from scoring.filters import ScoreFilter
 from scoring.models import Score, ScoringBatch
 from scoring.scorers import registry
 from scoring.serializers import (
-    BatchPlanSerializer,
+    BatchEstimatedSerializer,
+    BatchPreviewSerializer,
     BatchRequestSerializer,
     BatchSerializer,
     BatchStartedSerializer,
     ScorerSerializer,
     ScoreSerializer,
+    estimate_body,
     plan_body,
     started_message,
 )
@@ -107,20 +109,27 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 )
 
 
-def _plan_or_error(request: Request):
-    """(plan, None) for a valid batch request, else (None, the error Response)."""
-    serializer = BatchRequestSerializer(data=request.data)
-    serializer.is_valid(raise_exception=True)
+def _preview(serializer: BatchRequestSerializer) -> Response:
+    """What a valid batch request would score, with its estimate when asked; starts nothing."""
     try:
-        return services.plan_batch(**serializer.service_kwargs()), None
+        plan = services.plan_batch(**serializer.service_kwargs())
     except services.BatchError as error:
-        return None, Response({"detail": str(error)}, status=error.status_code)
+        return Response({"detail": str(error)}, status=error.status_code)
+    body = plan_body(plan)
+    if serializer.validated_data["estimate"]:
+        body["estimate"] = estimate_body(services.estimate_batch(plan))
+    return Response(body)
 
 
 @extend_schema(
     summary="Score traces or spans with one or more scorers, in the background",
     request=BatchRequestSerializer,
     responses={
+        200: OpenApiResponse(
+            BatchEstimatedSerializer,
+            description='With "estimate": true: what the batch would score and cost; '
+            "nothing is started or stored.",
+        ),
         202: BatchStartedSerializer,
         400: BATCH_400,
         401: UNAUTHORIZED,
@@ -133,6 +142,9 @@ def _plan_or_error(request: Request):
 class BatchCreateView(generics.GenericAPIView):
     """Start scoring traces or spans. Answers 202 at once; workers do the scoring.
 
+    With ``"estimate": true`` it starts nothing and answers 200 with the tokens and
+    cost its judges would use. ``maxCostUsd`` caps what the batch's judges spend.
+
     One Score per (scorer, target span). A scorer that does not apply to a
     span's type skips it (``skipCount``): the Score ends ``skipped``, never failed.
     """
@@ -144,6 +156,8 @@ class BatchCreateView(generics.GenericAPIView):
     def post(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        if serializer.validated_data["estimate"]:
+            return _preview(serializer)
         key = request.headers.get("Idempotency-Key", "").strip()
         if len(key) > 255:
             return Response(
@@ -151,7 +165,10 @@ class BatchCreateView(generics.GenericAPIView):
             )
         try:
             batch = services.start_batch(
-                **serializer.service_kwargs(), created_by=request.user, idempotency_key=key
+                **serializer.service_kwargs(),
+                created_by=request.user,
+                idempotency_key=key,
+                max_cost_usd=serializer.validated_data.get("maxCostUsd"),
             )
         except services.BatchError as error:
             headers = {"Retry-After": "10"} if error.status_code == 503 else None
@@ -169,10 +186,11 @@ class BatchCreateView(generics.GenericAPIView):
 
 
 @extend_schema(
-    summary="What a batch request would score, and how many targets each scorer skips",
+    summary="What a batch request would score, how many targets each scorer skips, and "
+    "(with estimate) what its judges would cost",
     request=BatchRequestSerializer,
     responses={
-        200: BatchPlanSerializer,
+        200: BatchPreviewSerializer,
         400: BATCH_400,
         401: UNAUTHORIZED,
         404: BATCH_404,
@@ -186,8 +204,9 @@ class BatchPreviewView(generics.GenericAPIView):
     parser_classes = [BoundedJSONParser]
 
     def post(self, request: Request) -> Response:
-        plan, error = _plan_or_error(request)
-        return error or Response(plan_body(plan))
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return _preview(serializer)
 
 
 @extend_schema(

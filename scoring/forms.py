@@ -7,6 +7,7 @@ from django import forms
 from observability.choices import SpanType
 from scoring.choices import ScopeType
 from scoring.scorers import registry
+from scoring.services import InvalidBatchError, clean_max_cost
 
 SCOPES = [
     ("trace", "The whole trace (its root span)"),
@@ -29,6 +30,9 @@ class BatchForm(forms.Form):
     scope = forms.ChoiceField(choices=[*SCOPES, SPANS], initial="trace")
     span_type = forms.ChoiceField(choices=SpanType.choices, required=False)
     selection = forms.CharField(widget=forms.HiddenInput)
+    max_cost_usd = forms.CharField(
+        required=False, label="Cost cap (US$)", help_text="Skip the judges' Scores past it."
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -46,6 +50,14 @@ class BatchForm(forms.Form):
         ):
             raise forms.ValidationError("The selection holds no traces or spans.")
         return value
+
+    def clean_max_cost_usd(self) -> float | None:
+        try:
+            return clean_max_cost(self.cleaned_data["max_cost_usd"].strip())
+        except InvalidBatchError:
+            raise forms.ValidationError(
+                "The cost cap must be a positive number of US dollars, such as 5 or 0.25."
+            ) from None
 
     def clean(self):
         data = super().clean()

@@ -4,7 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.urls import reverse
 
 from scoring.choices import RuleOutcomeKind, ScopeType, ScoreSource, ScoreStatus
@@ -160,13 +160,19 @@ class ScoringBatch(models.Model):
         counts = self.scores.aggregate(**_PROGRESS)
         return _with_done(counts, self.score_count or self.trace_count)
 
+    def spending(self) -> dict:
+        """What its judges cost so far (``cost_usd``; None when nothing was priced) and how
+        many Scores its cost cap skipped (``skipped_by_cap``): one query."""
+        return self.scores.aggregate(**_COSTS)
+
     def progress_by_scorer(self) -> list[dict]:
-        """``progress()`` per scorer, in the batch's scorer order: one query."""
+        """``progress()`` and ``spending()`` per scorer, in the batch's scorer order: one
+        query."""
         rows = {
             row.pop("scorer_id"): row
-            for row in self.scores.order_by().values("scorer_id").annotate(**_PROGRESS)
+            for row in self.scores.order_by().values("scorer_id").annotate(**_PROGRESS, **_COSTS)
         }
-        empty = dict.fromkeys(_PROGRESS, 0)
+        empty = {**dict.fromkeys(_PROGRESS, 0), "cost_usd": None, "skipped_by_cap": 0}
         return [
             {"scorer_id": scorer_id, **_with_done(rows.get(scorer_id, dict(empty)))}
             for scorer_id in self.all_scorer_ids
@@ -181,6 +187,16 @@ _PROGRESS = {
     "succeeded": Count("id", filter=Q(status=ScoreStatus.SUCCEEDED)),
     "failed": Count("id", filter=Q(status=ScoreStatus.FAILED)),
     "skipped": Count("id", filter=Q(status=ScoreStatus.SKIPPED)),
+}
+
+
+# The reason of a Score skipped by a cost cap starts with this (scoring.costs).
+COST_CAP_REASON = "cost cap reached"
+_COSTS = {
+    "cost_usd": Sum("cost_usd"),
+    "skipped_by_cap": Count(
+        "id", filter=Q(status=ScoreStatus.SKIPPED, reason__startswith=COST_CAP_REASON)
+    ),
 }
 
 
@@ -280,6 +296,17 @@ class Score(models.Model):
                 fields=["lease_expires_at"],
                 name="score_pending_lease_idx",
                 condition=Q(status=ScoreStatus.PENDING),
+            ),
+            # What a batch or rule spent, for its cost cap: summed from the index alone.
+            models.Index(
+                fields=["batch", "cost_usd"],
+                name="score_batch_cost_idx",
+                condition=Q(cost_usd__isnull=False),
+            ),
+            models.Index(
+                fields=["rule", "cost_usd"],
+                name="score_rule_cost_idx",
+                condition=Q(cost_usd__isnull=False),
             ),
         ]
 

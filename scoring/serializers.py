@@ -13,6 +13,8 @@ from scoring.services import (
     MAX_BATCH_SCORES,
     MAX_BATCH_TARGETS,
     MAX_BATCH_TRACES,
+    InvalidBatchError,
+    clean_max_cost,
 )
 
 TARGETS_SCHEMA = {
@@ -47,6 +49,32 @@ class TraceIdText(serializers.CharField):
 @extend_schema_field({"type": "string", "pattern": "^[^\\u0000]+$"})
 class ScorerIdText(serializers.CharField):
     """A scorer id: any text but NUL, which DRF refuses (no id has one)."""
+
+
+@extend_schema_field({"type": "number", "minimum": 0, "exclusiveMinimum": True, "nullable": True})
+class MaxCostField(serializers.Field):
+    """A cost cap in US dollars: a positive number, or null for none."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return clean_max_cost(data)
+        except InvalidBatchError as error:
+            raise serializers.ValidationError(str(error)) from None
+
+    def to_representation(self, value):
+        return value
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false only (DRF also takes 0, 1, "yes"…, which the schema does not)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            raise serializers.ValidationError("Must be true or false.")
+        return data
 
 
 class BatchRequestSerializer(serializers.Serializer):
@@ -96,6 +124,16 @@ class BatchRequestSerializer(serializers.Serializer):
         required=False,
         help_text="scopeType 'span' with traceIds: score every span of this type.",
     )
+    maxCostUsd = MaxCostField(  # noqa: N815
+        required=False,
+        help_text="A cost cap in US dollars: once the batch's judges have spent it, its "
+        "remaining judge Scores end 'skipped' with the reason \"cost cap reached\".",
+    )
+    estimate = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="true: start nothing; answer 200 with the estimated tokens and cost.",
+    )
 
     def validate(self, attrs):
         if ("scorerId" in attrs) == ("scorerIds" in attrs):
@@ -138,6 +176,65 @@ class BatchPlanSerializer(serializers.Serializer):
     unknownTargets = serializers.ListField(  # noqa: N815
         child=serializers.DictField(child=serializers.CharField())
     )
+
+
+class ScorerEstimateSerializer(serializers.Serializer):
+    scorerId = serializers.CharField()  # noqa: N815
+    scores = serializers.IntegerField(help_text="Scores it would run (targets it applies to).")
+    promptTokens = serializers.IntegerField()  # noqa: N815
+    completionTokens = serializers.IntegerField()  # noqa: N815
+    costUsd = serializers.FloatField(  # noqa: N815
+        allow_null=True, help_text="Null when the judge model has no price."
+    )
+    priced = serializers.BooleanField()
+
+
+class BatchEstimateSerializer(serializers.Serializer):
+    """Tokens counted with tiktoken on the prompts the judges would send (docs/scorers.md)."""
+
+    scorers = ScorerEstimateSerializer(many=True)
+    promptTokens = serializers.IntegerField()  # noqa: N815
+    completionTokens = serializers.IntegerField()  # noqa: N815
+    costUsd = serializers.FloatField(  # noqa: N815
+        allow_null=True, help_text="Null when a judge's model has no price."
+    )
+    model = serializers.CharField(allow_null=True, help_text="The judge model; null: no judge.")
+    encoding = serializers.CharField(allow_null=True, help_text="The tiktoken encoding counted.")
+    sampled = serializers.IntegerField(
+        help_text="0: every target was counted; else the targets counted, the rest "
+        "extrapolated from them."
+    )
+
+
+class BatchEstimatedSerializer(BatchPlanSerializer):
+    estimate = BatchEstimateSerializer()
+
+
+class BatchPreviewSerializer(BatchPlanSerializer):
+    estimate = BatchEstimateSerializer(required=False, help_text='With "estimate": true.')
+
+
+def estimate_body(estimate) -> dict:
+    """The JSON answer describing a ``costs.BatchEstimate``."""
+    return {
+        "scorers": [
+            {
+                "scorerId": row.scorer_id,
+                "scores": row.scores,
+                "promptTokens": row.prompt_tokens,
+                "completionTokens": row.completion_tokens,
+                "costUsd": row.cost_usd,
+                "priced": row.priced,
+            }
+            for row in estimate.scorers
+        ],
+        "promptTokens": estimate.prompt_tokens,
+        "completionTokens": estimate.completion_tokens,
+        "costUsd": estimate.cost_usd,
+        "model": estimate.model,
+        "encoding": estimate.encoding,
+        "sampled": estimate.sampled,
+    }
 
 
 class BatchStartedSerializer(BatchPlanSerializer):
@@ -190,6 +287,10 @@ class ScorerProgressSerializer(serializers.Serializer):
     succeeded = serializers.IntegerField()
     failed = serializers.IntegerField()
     skipped = serializers.IntegerField()
+    skippedByCap = serializers.IntegerField(source="skipped_by_cap")  # noqa: N815
+    costUsd = serializers.FloatField(  # noqa: N815
+        source="cost_usd", allow_null=True, help_text="What its judge Scores cost so far."
+    )
 
 
 class BatchSerializer(serializers.ModelSerializer):
@@ -210,6 +311,15 @@ class BatchSerializer(serializers.ModelSerializer):
     failed = serializers.SerializerMethodField()
     skipped = serializers.SerializerMethodField(
         help_text="The scorer does not apply to the span; never a failure."
+    )
+    skippedByCap = serializers.SerializerMethodField(  # noqa: N815
+        help_text="Of the skipped, Scores the cost cap stopped."
+    )
+    costUsd = serializers.SerializerMethodField(  # noqa: N815
+        help_text="What the batch's judges cost so far, in US dollars; null: nothing priced."
+    )
+    maxCostUsd = serializers.FloatField(  # noqa: N815
+        source="max_cost_usd", allow_null=True, help_text="The cost cap; null: none."
     )
     status = serializers.SerializerMethodField()
     perScorer = serializers.SerializerMethodField()  # noqa: N815
@@ -236,6 +346,9 @@ class BatchSerializer(serializers.ModelSerializer):
             "succeeded",
             "failed",
             "skipped",
+            "skippedByCap",
+            "costUsd",
+            "maxCostUsd",
             "perScorer",
             "unknownTraceIds",
             "unknownTargets",
@@ -268,6 +381,17 @@ class BatchSerializer(serializers.ModelSerializer):
 
     def get_skipped(self, batch) -> int:
         return self._progress(batch)["skipped"]
+
+    def _spending(self, batch) -> dict:
+        if not hasattr(batch, "_spending_cache"):
+            batch._spending_cache = batch.spending()
+        return batch._spending_cache
+
+    def get_skippedByCap(self, batch) -> int:  # noqa: N802
+        return self._spending(batch)["skipped_by_cap"]
+
+    def get_costUsd(self, batch) -> float | None:  # noqa: N802
+        return self._spending(batch)["cost_usd"]
 
     def get_status(self, batch) -> str:
         return "running" if self._progress(batch)["pending"] else "finished"

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import re
 import socket
@@ -48,6 +49,11 @@ from redis.exceptions import RedisError
 from observability.choices import SpanType
 from observability.models import Span, Trace
 from scoring.choices import ScopeType, ScoreSource, ScoreStatus
+from scoring.costs import (  # noqa: F401 - the runners call services.pre_run_skip_reason
+    BatchEstimate,
+    estimate_batch,
+    pre_run_skip_reason,
+)
 from scoring.models import Score, ScoringBatch
 from scoring.scorers import registry
 from scoring.scorers.base import Scorer
@@ -153,6 +159,24 @@ def _clean_targets(targets: Any) -> list[tuple[str, str]]:
     if len({trace_id for trace_id, _ in cleaned}) > MAX_BATCH_TRACES:
         raise InvalidBatchError(f"A batch takes targets in at most {MAX_BATCH_TRACES:,} traces.")
     return list(cleaned)
+
+
+def clean_max_cost(value: Any) -> float | None:
+    """A batch's cost cap: a positive, finite number of US dollars, or None for no cap."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        value = "not a number"
+    try:
+        cap = float(value)
+    except (TypeError, ValueError):
+        cap = None
+    if cap is None or not math.isfinite(cap) or cap <= 0:
+        raise InvalidBatchError(
+            f"maxCostUsd must be a positive number of US dollars (such as 5 or 0.25); got "
+            f"{value!r}."
+        )
+    return cap
 
 
 def _scorers(scorer_ids: Any) -> list[Scorer]:
@@ -388,6 +412,7 @@ def start_batch(
     span_type: str = "",
     created_by=None,
     idempotency_key: str = "",
+    max_cost_usd: Any = None,
 ) -> ScoringBatch:
     """Start scoring traces or spans with one or more scorers; workers do the scoring.
 
@@ -403,7 +428,9 @@ def start_batch(
     ``QueueUnavailableError`` (503) is raised: a retry never finds a duplicate.
     With an ``idempotency_key``, a repeated request of the same user returns
     the batch the first one started (``batch.replayed`` is True).
+    ``max_cost_usd`` caps what its judges spend (``scoring.costs``).
     """
+    max_cost_usd = clean_max_cost(max_cost_usd)
     user = created_by if getattr(created_by, "is_authenticated", False) else None
     if idempotency_key and user is not None:
         earlier = ScoringBatch.objects.filter(
@@ -436,6 +463,7 @@ def start_batch(
                 score_count=plan.score_count,
                 created_by=user,
                 idempotency_key=idempotency_key if user is not None else "",
+                max_cost_usd=max_cost_usd,
             )
     except IntegrityError:
         # The same key in a request that got here first, at the same moment.

@@ -1,7 +1,9 @@
 """django-q2 entry points: look things up by id and call a service.
 
 ``score_trace`` claims one Score (or does nothing when another run holds it or
-it is finished), runs its scorer on its trace and records the outcome.
+it is finished), runs its scorer on its trace and records the outcome. A judge
+Score whose batch or rule reached its cost cap is recorded skipped instead
+(``services.pre_run_skip_reason``).
 
 The scorer runs in a thread with a time limit (``TRACESCORE_SCORER_TIMEOUT``,
 below the django-q2 task timeout), so a hanging scorer becomes a failed Score
@@ -77,8 +79,15 @@ def score_trace(score_id: int) -> str:
         return "skipped: finished, gone or held by another run"
     score = (
         Score.objects.filter(pk=score_id)
-        .select_related("batch")
-        .only("trace_id", "scorer_id", "span_id", "batch__scope_type")
+        .select_related("batch", "rule")
+        .only(
+            "trace_id",
+            "scorer_id",
+            "span_id",
+            "batch__scope_type",
+            "batch__max_cost_usd",
+            "rule__max_cost_usd",
+        )
         .first()
     )
     if score is None:
@@ -87,6 +96,9 @@ def score_trace(score_id: int) -> str:
     outcome = services.Outcome(span_id=score.span_id)
     span_scope = score.batch is not None and score.batch.scope_type == ScopeType.SPAN
     try:
+        skip = services.pre_run_skip_reason(score)
+        if skip:
+            raise ScorerSkipped(skip)
         scorer = registry.get(score.scorer_id)
         if span_scope:
             data = build_scoring_input(score.trace_id, span_id=score.span_id, scope=ScopeType.SPAN)

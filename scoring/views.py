@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 from django.core.paginator import Paginator
-from django.db.models import Avg, FloatField, Q, Sum
-from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
+from django.db.models import Avg, Count, Q, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -18,7 +16,7 @@ from scoring import services
 from scoring.choices import ScoreStatus
 from scoring.filters import ScoreFilter
 from scoring.forms import SCOPES, BatchForm
-from scoring.models import Score, ScoringBatch
+from scoring.models import COST_CAP_REASON, Score, ScoringBatch
 from scoring.scorers import registry
 from scoring.stats import histogram, scorer_rows
 
@@ -26,8 +24,8 @@ RESULTS_PAGE_SIZE = 50
 
 
 def judge_cost() -> Sum:
-    """The total of the judges' costs (``details.cost_usd``) over some Scores."""
-    return Sum(Cast(KT("details__cost_usd"), FloatField()))
+    """The total of the judges' costs (the ``cost_usd`` column) over some Scores."""
+    return Sum("cost_usd")
 
 
 @require_GET
@@ -56,6 +54,9 @@ def scorer_results(request: HttpRequest, scorer_id: str) -> HttpResponse:
     summary = results.aggregate(
         mean=Avg("score", filter=Q(status=ScoreStatus.SUCCEEDED)),
         cost=judge_cost(),
+        capped=Count(
+            "id", filter=Q(status=ScoreStatus.SKIPPED, reason__startswith=COST_CAP_REASON)
+        ),
     )
     context = {
         "scorer": scorer,
@@ -69,6 +70,7 @@ def scorer_results(request: HttpRequest, scorer_id: str) -> HttpResponse:
         "high": high,
         "mean": summary["mean"],
         "cost": summary["cost"],
+        "capped": summary["capped"],
         "is_judge": (scorer.kind == "llm") if scorer else summary["cost"] is not None,
         "total": page.paginator.count,
     }
@@ -104,8 +106,18 @@ def batch_new(request: HttpRequest) -> HttpResponse:
     try:
         if not running:
             plan = services.plan_batch(**form.service_kwargs())
-            return render(request, template, _modal_context(form, count, mode, plan=plan))
-        batch = services.start_batch(**form.service_kwargs(), created_by=request.user)
+            estimate = (
+                services.estimate_batch(plan)
+                if any(s.kind == "llm" for s in plan.scorers)
+                else None
+            )
+            context = _modal_context(form, count, mode, plan=plan, estimate=estimate)
+            return render(request, template, context)
+        batch = services.start_batch(
+            **form.service_kwargs(),
+            created_by=request.user,
+            max_cost_usd=form.cleaned_data["max_cost_usd"],
+        )
     except services.BatchError as error:
         form.add_error(None, str(error))
         context = _modal_context(form, count, mode)
@@ -124,7 +136,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
 
 
 def _modal_context(
-    form: BatchForm, count, mode: str, *, plan=None, show_errors: bool = True
+    form: BatchForm, count, mode: str, *, plan=None, estimate=None, show_errors: bool = True
 ) -> dict:
     """The modal's scorer rows (checked, available, what each would skip) and the scope."""
     try:
@@ -151,6 +163,7 @@ def _modal_context(
         "mode": mode,
         "rows": rows,
         "plan": plan,
+        "estimate": estimate,
         "scopes": SCOPES,
         "scope": form["scope"].value() or "trace",
         "span_type": form["span_type"].value() or "",
@@ -164,12 +177,12 @@ def batch_progress(request: HttpRequest, batch_id) -> HttpResponse:
     """A small partial that polls itself until the batch has no pending score."""
     batch = get_object_or_404(ScoringBatch, pk=batch_id)
     progress = batch.progress()
+    spending = batch.spending()
     done = progress["pending"] == 0
     per_scorer = batch.progress_by_scorer() if len(batch.all_scorer_ids) > 1 else []
     names = {s.id: s.name for s in registry.all()}
     for row in per_scorer:
         row["name"] = names.get(row["scorer_id"], row["scorer_id"])
-    cost = batch.scores.aggregate(cost=judge_cost())["cost"]
     response = render(
         request,
         "scoring/batch_progress.html",
@@ -178,7 +191,8 @@ def batch_progress(request: HttpRequest, batch_id) -> HttpResponse:
             "progress": progress,
             "done": done,
             "per_scorer": per_scorer,
-            "cost": cost,
+            "cost": spending["cost_usd"],
+            "skipped_by_cap": spending["skipped_by_cap"],
         },
     )
     if done and request.GET.get("poll"):

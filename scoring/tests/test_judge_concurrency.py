@@ -181,3 +181,28 @@ def test_the_redis_bucket_is_shared_by_every_process():
         assert 29 < other.take() <= 30
     finally:
         one.client.delete(key)
+
+
+def test_a_real_worker_keeps_its_judge_calls_in_flight_at_the_limit(judge, settings, tmp_path):
+    from tests.worker import run_worker, wait_for
+
+    judge.latency = 0.3
+    traces = [agent_trace() for _ in range(15)]
+    env = {
+        "TRACESCORE_WORKERS": "1",
+        "TRACESCORE_JUDGE_BASE_URL": judge.base_url,
+        "TRACESCORE_JUDGE_MODEL": "judge-test-model",
+        "TRACESCORE_JUDGE_CONCURRENCY": "5",
+        "TRACESCORE_SCORE_CHUNK": "50",
+    }
+    with run_worker(tmp_path / "worker.log", **env) as worker:
+        batch = services.start_batch(scorer_id="toxicity", trace_ids=[t.trace_id for t in traces])
+        scores = Score.objects.filter(batch=batch)
+        wait_for(
+            lambda: not scores.filter(status=ScoreStatus.PENDING).exists(),
+            timeout=60,
+            message=worker.log(),
+        )
+    assert set(scores.values_list("status", flat=True)) == {ScoreStatus.SUCCEEDED}
+    assert judge.stats()["requests"] == 30
+    assert judge.stats()["peak_in_flight"] == 5  # one worker process, 5 slots, all used

@@ -812,6 +812,31 @@ def record_score(*, score_id: int, claim: str, outcome: Outcome) -> bool:
     return bool(record_scores(claim=claim, outcomes={score_id: outcome}))
 
 
+def release_scores(*, claim: str, score_ids: list[int]) -> int:
+    """Hand back claimed Scores whose scorer never started, and queue them again.
+
+    Their claim is undone, attempt included (nothing was tried), so they wait
+    for a worker like any queued Score. Returns how many were handed back.
+    """
+    if not score_ids:
+        return 0
+    marker = timezone.now()
+    released = Score.objects.filter(
+        pk__in=score_ids, status=ScoreStatus.PENDING, claimed_by=claim
+    ).update(
+        claimed_by="",
+        lease_expires_at=None,
+        started_at=None,
+        queued_at=marker,
+        attempts=F("attempts") - 1,
+    )
+    again = Score.objects.filter(
+        pk__in=score_ids, status=ScoreStatus.PENDING, claimed_by="", queued_at=marker
+    ).values_list("pk", "batch_id")
+    queue_score_chunks(list(again))
+    return released
+
+
 def requeue_throttled_scores(
     *, claim: str, outcomes: dict[int, Outcome]
 ) -> tuple[set[int], set[int]]:

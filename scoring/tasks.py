@@ -22,6 +22,10 @@ and retry to it and make no call past it. A code scorer stuck in a loop keeps
 its thread until the worker process is recycled, but nothing it returns is
 kept: only the claim's holder records, and the Score is already failed.
 
+django-q2 kills a task that outlives its timeout, so a task starts no scorer
+that could still run then: the Scores it did not start are handed back
+unstarted (``services.release_scores``) and queued again.
+
 A judge kept waiting by rate limits past its time limit (``ScorerThrottled``)
 is not failed: its Score is handed back and queued again, and fails only once
 it has been started ``TRACESCORE_TASK_MAX_ATTEMPTS`` times.
@@ -92,6 +96,8 @@ def _check(result: Any, scorer: Scorer) -> ScoreResult:
 
 # Judge outcomes are stored in groups at most this often (seconds).
 RECORD_EVERY = 0.25
+# Seconds kept free before the django-q2 task timeout when deciding to start a scorer.
+TASK_MARGIN = 5
 # How long past a run's deadline the task waits for the scorer's own answer (a
 # judge's message says more than "did not finish").
 GRACE = 0.1
@@ -188,6 +194,8 @@ class CodeRunner:
     def loop(self) -> None:
         run = self.run
         while not self.abandoned:
+            if not run.code_may_start():
+                return  # the task hands the rest back
             try:
                 job = self.jobs.popleft()
             except IndexError:
@@ -219,6 +227,13 @@ class ChunkRun:
         self.code_jobs: deque[Job] = deque()
         self.timeout = settings.TRACESCORE_SCORER_TIMEOUT
         self.judge_limit = settings.TRACESCORE_JUDGE_CONCURRENCY
+        # django-q2 kills a task past its timeout: no scorer starts that could
+        # still run then (the first ones always start, so a chunk never stalls).
+        task_timeout = settings.Q_CLUSTER.get("timeout") or 0
+        self.start_by = time.monotonic() + task_timeout - self.timeout - TASK_MARGIN
+        self.started_any = False
+        self.code_started = self.code_stopped = False
+        self.released: list[int] = []
 
     def run(self) -> dict[int, str]:
         ready, decided = _prepare(self.scores)
@@ -232,10 +247,15 @@ class ChunkRun:
                 self.code_jobs.append(job)
                 self.code_open.add(job.score.pk)
         if self.code_jobs:
+            self.started_any = True
             CodeRunner(self, self.code_jobs)
         last_record = time.monotonic()
-        while judges or self.running or self.code_open:
+        while judges or self.running or (self.code_open and not self._code_stopped()):
             while judges and self._judges_running() < self.judge_limit:
+                if not self._may_start():
+                    self.released += [job.score.pk for job in judges]
+                    judges.clear()
+                    break
                 job = judges.popleft()
                 if not self._stopped(job):
                     self._start_judge(job)
@@ -245,7 +265,34 @@ class ChunkRun:
                 self._record()
                 last_record = now
         self._record()
+        if self.released:
+            services.release_scores(claim=self.claim, score_ids=self.released)
+            for pk in self.released:
+                self.results[pk] = "handed back"
         return self.results
+
+    def code_may_start(self) -> bool:
+        """For the code runner: False once the rest must be handed back (then the
+        task's thread does so: the runner has no database)."""
+        if time.monotonic() < self.start_by or not self.code_started:
+            self.code_started = True
+            return True
+        self.code_stopped = True
+        return False
+
+    def _code_stopped(self) -> bool:
+        """The code runner stopped early: what it left is handed back."""
+        if not self.code_stopped or any(j.lane == "code" for j in list(self.running.values())):
+            return False
+        left = [job.score.pk for job in self.code_jobs]
+        self.code_jobs.clear()
+        self.released += left
+        self.code_open.difference_update(left)
+        return not self.code_open
+
+    def _may_start(self) -> bool:
+        """Whether a scorer started now would end before the task's timeout."""
+        return not self.started_any or time.monotonic() < self.start_by
 
     def _stopped(self, job: Job) -> bool:
         """Ask the pre-run hook; a Score it stops is done, skipped with its reason."""
@@ -259,6 +306,7 @@ class ChunkRun:
         return sum(1 for job in list(self.running.values()) if job.lane == "llm")
 
     def _start_judge(self, job: Job) -> None:
+        self.started_any = True
         job.started = time.perf_counter()
         job.deadline = time.monotonic() + self.timeout
         answers = self.answers

@@ -203,3 +203,27 @@ def test_a_score_queued_by_an_older_version_as_one_task_is_still_scored():
     assert tasks.score_trace(ids[0]) == "succeeded"
     assert tasks.score_trace(ids[0]) == "skipped: finished, gone or held by another run"
     assert Score.objects.get(pk=ids[1]).status == ScoreStatus.PENDING
+
+
+def test_scores_that_could_not_finish_before_the_task_timeout_are_handed_back_unstarted(settings):
+    # A scorer may take 1 s and the task is killed at 2 s: past 2 - 1 - 5 s
+    # (already), only the first Score may start.
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 2}
+    settings.TRACESCORE_SCORER_TIMEOUT = 1
+    batch, ids = start(3)
+    get_broker().purge_queue()
+    with no_worker():
+        assert tasks.score_chunk(ids) == "2 handed back, 1 succeeded"
+    assert len(worker_scorers.slow_calls) == 1
+    rows = list(
+        Score.objects.filter(pk__in=ids)
+        .order_by("pk")
+        .values_list("status", "attempts", "claimed_by")
+    )
+    assert rows == [
+        (ScoreStatus.SUCCEEDED, 1, rows[0][2]),
+        (ScoreStatus.PENDING, 0, ""),
+        (ScoreStatus.PENDING, 0, ""),
+    ]
+    assert get_broker().queue_size() == 1  # the two, queued again as one chunk
+    assert tasks.score_chunk(ids[1:]) == "1 handed back, 1 succeeded"

@@ -206,3 +206,14 @@ def test_a_real_worker_keeps_its_judge_calls_in_flight_at_the_limit(judge, setti
     assert set(scores.values_list("status", flat=True)) == {ScoreStatus.SUCCEEDED}
     assert judge.stats()["requests"] == 30
     assert judge.stats()["peak_in_flight"] == 5  # one worker process, 5 slots, all used
+
+
+def test_judges_that_could_not_finish_before_the_task_timeout_are_handed_back(judge, settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 2}
+    settings.TRACESCORE_SCORER_TIMEOUT = 1
+    judge.latency = 0.05
+    ids = start(4)
+    assert tasks.score_chunk(ids) == "3 handed back, 1 succeeded"
+    assert judge.stats()["requests"] == 2  # one Score's two calls
+    assert statuses(ids).count(ScoreStatus.PENDING) == 3
+    assert get_broker().queue_size() == 1

@@ -93,8 +93,6 @@ def main() -> None:
         "TRACESCORE_JUDGE_RPM": str(args.rpm),
         "TRACESCORE_JUDGE_BASE_URL": fake.base_url,
         "TRACESCORE_JUDGE_MODEL": "bench-judge",
-        "TRACESCORE_JUDGE_TIMEOUT": "30",
-        "TRACESCORE_SCORER_TIMEOUT": "90",
         "DJANGO_SETTINGS_MODULE": "tracescore.settings",
     }
     os.environ.update(env)

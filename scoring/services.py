@@ -638,8 +638,10 @@ class Outcome:
 
 
 def pre_run_skip_reason(score: Score) -> str | None:
-    """Why ``score`` must not run now, or None: asked for each claimed Score right
-    before its scorer runs.
+    """Why ``score`` must not run now, or None: asked for each claimed Score before its
+    scorer runs (for a judge right before its run starts; for code scorers, which
+    run one after another in a thread without the database, for the chunk's code
+    Scores together just before the first of them runs).
 
     This is where a Score is skipped before it runs, e.g. once its batch's cost
     cap is reached: a reason given here ends the Score ``skipped`` with that

@@ -1,7 +1,7 @@
 """Every write of the scoring app: starting batches, recording scores, recovering lost work.
 
 A batch creates one ``pending`` Score per known trace in the same transaction
-as the batch itself, then (on commit) queues one django-q2 task per Score.
+as the batch itself, then (on commit) queues its django-q2 tasks.
 
 Tasks take Scores in chunks of ``TRACESCORE_SCORE_CHUNK`` (``enqueue_scores``).
 A task first *claims* its chunk (``claim_scores``): one conditional UPDATE
@@ -502,7 +502,7 @@ def _skip_inapplicable(*, batch: ScoringBatch, scorer: Scorer, plan: BatchPlan, 
 def queue_batch_or_undo(*, batch_id, direct: bool) -> None:
     """Queue a committed batch's tasks; if the queue is away, delete the batch and say so.
 
-    Small batches queue one task per Score from here; large ones one fan-out
+    Small batches queue their chunk tasks from here; large ones one fan-out
     task (``scoring.tasks.enqueue_batch``), so the request answers at once.
     Tasks already queued for a batch that is then deleted find no Score and
     do nothing.

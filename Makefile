@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ADDR ?= 127.0.0.1:8000
 export DEBUG ?= true
 
-.PHONY: run test install install-test migrate lint format bench-ingest bench-list bench-scoring clean
+.PHONY: run test install install-test migrate lint format bench-ingest bench-list bench-scoring bench-judges clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -70,6 +70,10 @@ bench-list: install-test
 
 bench-scoring: install-test
 	$(PY) bench/scoring.py
+
+# LLM judges against the loopback judge with 0.5 s answers; BENCH_ARGS=--storm for 429s.
+bench-judges: install-test
+	$(PY) bench/judges.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) test-artifacts db.sqlite3* test-db.sqlite3*

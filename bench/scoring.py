@@ -5,15 +5,17 @@ traces through ``ingest_spans`` (``observability.demo``), starts one
 ``manage.py qcluster`` with 2 workers on the Redis broker (its own queue name),
 then:
 
-1. scores 2,000 traces with a fast code scorer in one batch and prints traces/s
-   from the POST to the last score stored, the time of the POST, and per
-   trace: the mean time inside the scorer (input + scorer, measured by the
-   task) and the mean time a worker held the Score (claim to record);
+1. scores 2,000 traces with a fast code scorer in one batch, in tasks of
+   ``--chunk`` Scores (TRACESCORE_SCORE_CHUNK, default 50), and prints
+   traces/s from the POST to the last score stored, the time of the POST, and
+   per trace: the mean time inside the scorer (measured by the task) and the
+   mean time a worker held the Score (claim of its chunk to record);
 2. 20 times: starts a 10-trace batch through the HTTP API (Django test client,
    in process) and times until all 10 scores are visible; prints p50/p95.
 
     .venv/bin/python bench/scoring.py
     .venv/bin/python bench/scoring.py --traces 4000 --workers 4 --runs 50
+    .venv/bin/python bench/scoring.py --chunk 1   # one task per Score, as before chunks
 
 PostgreSQL: --database-url (default the server on 127.0.0.1 as postgres);
 Redis: --redis-url (default redis://127.0.0.1:6379/0). The scratch database is
@@ -45,6 +47,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--scorer", default="test-answer-length")
+    p.add_argument("--chunk", type=int, default=50, help="TRACESCORE_SCORE_CHUNK")
     p.add_argument("--keep", action="store_true")
     return p.parse_args()
 
@@ -64,6 +67,7 @@ def main() -> None:
         "REDIS_URL": args.redis_url,
         "TRACESCORE_QUEUE_NAME": f"ts-bench-{uuid.uuid4().hex[:6]}",
         "TRACESCORE_WORKERS": str(args.workers),
+        "TRACESCORE_SCORE_CHUNK": str(args.chunk),
         "TRACESCORE_EXTRA_SCORERS": "scoring.tests.worker_scorers",
         "DJANGO_SETTINGS_MODULE": "tracescore.settings",
     }
@@ -124,13 +128,18 @@ def main() -> None:
         failed = scores.filter(status=ScoreStatus.FAILED).count()
         print(
             f"{len(trace_ids)} traces scored in {wall:.2f} s: {len(trace_ids) / wall:.0f} traces/s "
-            f"with {args.workers} workers ({failed} failed); "
+            f"with {args.workers} workers, chunks of {args.chunk} ({failed} failed); "
             f"POST answered in {post_s * 1000:.0f} ms"
         )
         print(
-            f"per trace, mean: {stats['mean']:.1f} ms in the scorer (input + scorer), "
-            f"{stats['held'].total_seconds() * 1000:.1f} ms from claim to record "
-            f"(the rest of the wall clock is queueing: broker, fan-out, task start-up)"
+            f"per trace, mean: {stats['mean']:.2f} ms in the scorer, "
+            f"{stats['held'].total_seconds() * 1000:.1f} ms from the claim of its chunk to "
+            f"its record (the rest of the wall clock is queueing: broker, fan-out, task start-up)"
+        )
+        print(
+            "load average (1, 5, 15 min) at the end: "
+            + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+            + f"; {os.cpu_count()} CPUs"
         )
 
         latencies = []

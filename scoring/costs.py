@@ -29,9 +29,12 @@ Cost caps (``pre_run_skip_reason``): a batch (``ScoringBatch.max_cost_usd``) or
 a rule (``ScoringRule.max_cost_usd``) may cap what its judges spend. Before a
 judge Score runs, the cost its batch's (or rule's) Scores already recorded is
 summed; once it reaches the cap, the Score is skipped with the reason "cost cap
-reached ($X of $Y spent)". Scores already running when the cap is reached
-finish, so spending can pass the cap by what the Scores in flight cost. Judges
-whose model has no price record no cost and are never stopped by a cap.
+reached ($X of $Y spent)". A runner that starts judges side by side asks
+``cap_budgets`` instead, and starts no more of them at once than the money
+left pays for at the cap's average cost per Score so far (``CapBudget.admits``),
+so a worker spends what it would one Score after another; another worker on
+the same batch may run one Score more. Judges whose model has no price record
+no cost and are never stopped by a cap.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Count, Sum
 from pydantic import BaseModel
 
 from scoring.choices import ScopeType
@@ -61,7 +64,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["COST_CAP_REASON", "estimate_batch", "format_usd", "pre_run_skip_reason"]
+__all__ = [
+    "COST_CAP_REASON",
+    "cap_budgets",
+    "estimate_batch",
+    "format_usd",
+    "pre_run_skip_reason",
+]
 
 # --- money ------------------------------------------------------------------
 
@@ -331,15 +340,6 @@ def estimate_batch(plan: BatchPlan) -> BatchEstimate:
 # --- caps --------------------------------------------------------------------
 
 
-def spent_usd(**filters: Any) -> float:
-    """What the Scores matching ``filters`` (``batch_id=…`` or ``rule_id=…``) cost so far:
-    one aggregate over the partial index of costed Scores (migration scoring 0008)."""
-    total = Score.objects.filter(cost_usd__isnull=False, **filters).aggregate(
-        spent=Sum("cost_usd")
-    )["spent"]
-    return float(total or 0.0)
-
-
 def _cap(score: Score, relation: str, model) -> float | None:
     """The ``max_cost_usd`` of the Score's batch or rule: from the related object when it
     was loaded with the Score (``select_related``), else one query."""
@@ -350,6 +350,68 @@ def _cap(score: Score, relation: str, model) -> float | None:
         related = getattr(score, relation)
         return related.max_cost_usd if related is not None else None
     return model.objects.filter(pk=pk).values_list("max_cost_usd", flat=True).first()
+
+
+@dataclass
+class CapBudget:
+    """One cost cap over a Score (its batch's or its rule's) and what it has spent.
+
+    ``average`` is what a costed Score under this cap cost on average so far
+    (None before the first one was recorded): a runner uses it to start no more
+    judges at once than the money left can pay for.
+    """
+
+    key: tuple[str, Any]
+    cap: float
+    spent: float
+    average: float | None
+
+    @property
+    def reached(self) -> bool:
+        return self.spent >= self.cap
+
+    def admits(self, running: int) -> bool:
+        """Whether one more judge may start beside ``running`` already under this cap."""
+        if self.reached:
+            return False
+        if running == 0:
+            return True
+        if self.average is None:  # the first one's cost is not known yet
+            return False
+        return self.spent + (running + 1) * self.average <= self.cap
+
+    def reason(self) -> str:
+        whose = "" if self.key[0] == "batch" else " by the rule"
+        return (
+            f"{COST_CAP_REASON} ({format_usd(self.spent)} of {format_usd(self.cap)} spent{whose})"
+        )
+
+
+def cap_budgets(score: Score) -> list[CapBudget]:
+    """The cost caps over this judge Score and what each has spent: none for a code
+    scorer, an unknown one, or a Score under no cap (then no query). One aggregate
+    per cap otherwise (sum and count over the index of costed Scores)."""
+    if score.batch_id is None and score.rule_id is None:
+        return []
+    try:
+        scorer = registry.get(score.scorer_id)
+    except registry.UnknownScorer:
+        return []  # the run fails it, saying so
+    if scorer.kind != "llm":
+        return []
+    budgets = []
+    for relation, model in (("batch", ScoringBatch), ("rule", ScoringRule)):
+        cap = _cap(score, relation, model)
+        if cap is None:
+            continue
+        pk = getattr(score, f"{relation}_id")
+        totals = Score.objects.filter(cost_usd__isnull=False, **{f"{relation}_id": pk}).aggregate(
+            spent=Sum("cost_usd"), costed=Count("id")
+        )
+        spent = float(totals["spent"] or 0.0)
+        average = spent / totals["costed"] if totals["costed"] else None
+        budgets.append(CapBudget(key=(relation, pk), cap=cap, spent=spent, average=average))
+    return budgets
 
 
 def pre_run_skip_reason(score: Score) -> str | None:
@@ -363,20 +425,7 @@ def pre_run_skip_reason(score: Score) -> str | None:
     the rule's) Scores. Returns "cost cap reached ($X of $Y spent)" once that
     reaches the cap.
     """
-    if score.batch_id is None and score.rule_id is None:
-        return None
-    try:
-        scorer = registry.get(score.scorer_id)
-    except registry.UnknownScorer:
-        return None  # the run fails it, saying so
-    if scorer.kind != "llm":
-        return None
-    for relation, model in (("batch", ScoringBatch), ("rule", ScoringRule)):
-        cap = _cap(score, relation, model)
-        if cap is None:
-            continue
-        spent = spent_usd(**{f"{relation}_id": getattr(score, f"{relation}_id")})
-        if spent >= cap:
-            whose = "" if relation == "batch" else " by the rule"
-            return f"{COST_CAP_REASON} ({format_usd(spent)} of {format_usd(cap)} spent{whose})"
+    for budget in cap_budgets(score):
+        if budget.reached:
+            return budget.reason()
     return None

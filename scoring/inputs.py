@@ -520,3 +520,28 @@ def build_scoring_input(
         raise ScorerError(f"Trace {trace_id} does not exist.")
     spans = [_summary(span) for span in Span.objects.filter(trace_id=trace_id).in_order()]
     return scoring_input_from_spans(trace_id, spans, span_id, scope)
+
+
+def build_scoring_inputs(
+    targets: list[tuple[str, str | None, str]],
+) -> list[ScoringInput | ScorerError]:
+    """``build_scoring_input`` for many (trace id, span id, scope) targets with two
+    queries in all: which traces exist, and all their spans. Each target gets its
+    ScoringInput, or the ScorerError that says why there is none."""
+    trace_ids = {trace_id for trace_id, _, _ in targets}
+    known = set(Trace.objects.filter(trace_id__in=trace_ids).values_list("trace_id", flat=True))
+    spans: dict[str, list[SpanSummary]] = {}
+    if known:
+        rows = Span.objects.filter(trace_id__in=known).order_by("trace_id", "started_at", "span_id")
+        for span in rows:
+            spans.setdefault(span.trace_id, []).append(_summary(span))
+    built: list[ScoringInput | ScorerError] = []
+    for trace_id, span_id, scope in targets:
+        try:
+            if trace_id not in known:
+                raise ScorerError(f"Trace {trace_id} does not exist.")
+            trace_spans = spans.get(trace_id, [])
+            built.append(scoring_input_from_spans(trace_id, trace_spans, span_id, scope))
+        except ScorerError as error:
+            built.append(error)
+    return built

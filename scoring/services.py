@@ -1,14 +1,17 @@
 """Every write of the scoring app: starting batches, recording scores, recovering lost work.
 
 A batch creates one ``pending`` Score per known trace in the same transaction
-as the batch itself, then (on commit) queues one django-q2 task per Score.
+as the batch itself, then (on commit) queues its django-q2 tasks.
 
-A task first *claims* its Score (``claim_score``): one conditional UPDATE
-that succeeds for exactly one worker run and gives it a lease of
-``TRACESCORE_SCORE_LEASE`` seconds, longer than a task may run before
-django-q2 kills it. Only the holder of the claim records the outcome
-(``record_score``), so a Score is scored once, and a judge called once, however
-many times its task is in the broker.
+Tasks take Scores in chunks of ``TRACESCORE_SCORE_CHUNK`` (``enqueue_scores``).
+A task first *claims* its chunk (``claim_scores``): one conditional UPDATE
+that takes each pending, unleased Score of the chunk for exactly one worker
+run, counts an attempt and gives it a lease of ``TRACESCORE_SCORE_LEASE``
+seconds, longer than a task may run before django-q2 kills it. Only the
+holder of the claim records an outcome (``record_scores``, many Scores in a
+few statements), so a Score is scored once, and a judge called once, however
+many times its task is in the broker. A worker that dies loses its chunk's
+claims until their leases run out; then the sweep queues them again.
 
 ``requeue_stale_scores`` (every minute) recovers lost work without ever
 failing a Score for waiting its turn:
@@ -69,7 +72,7 @@ MAX_BATCH_SCORERS = 20
 DIRECT_ENQUEUE_LIMIT = 50
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
-SCORE_TASK = "scoring.tasks.score_trace"
+SCORE_TASK = "scoring.tasks.score_chunk"
 # Rows per INSERT … SELECT / lookup statement, well under every database's
 # limit on query parameters.
 CHUNK = 5_000
@@ -527,7 +530,7 @@ def _skip_inapplicable(*, batch: ScoringBatch, scorer: Scorer, plan: BatchPlan, 
 def queue_batch_or_undo(*, batch_id, direct: bool) -> None:
     """Queue a committed batch's tasks; if the queue is away, delete the batch and say so.
 
-    Small batches queue one task per Score from here; large ones one fan-out
+    Small batches queue their chunk tasks from here; large ones one fan-out
     task (``scoring.tasks.enqueue_batch``), so the request answers at once.
     Tasks already queued for a batch that is then deleted find no Score and
     do nothing.
@@ -608,13 +611,32 @@ def _insert_pending_scores(
 
 
 def enqueue_scores(*, batch_id, score_ids: list[int] | None = None) -> int:
-    """Queue one scoring task per pending Score of the batch (or of ``score_ids``)."""
+    """Queue the pending Scores of the batch (or ``score_ids``), a task per chunk."""
     pending = Score.objects.filter(status=ScoreStatus.PENDING)
     pending = pending.filter(pk__in=score_ids) if score_ids else pending.filter(batch_id=batch_id)
-    ids = list(pending.values_list("pk", flat=True))
-    for score_id in ids:
-        async_task(SCORE_TASK, score_id, group=str(batch_id), save=False)
+    ids = list(pending.order_by("pk").values_list("pk", flat=True))
+    queue_score_chunks([(score_id, batch_id) for score_id in ids])
     return len(ids)
+
+
+def queue_score_chunks(scores: list[tuple[int, Any]]) -> int:
+    """Queue (score id, batch id) pairs as scoring tasks of up to
+    ``TRACESCORE_SCORE_CHUNK`` Scores of one batch each; returns the tasks queued.
+
+    A chunk holds one batch's Scores, in id order, so it reads the same few
+    traces' spans and a task's group is its batch.
+    """
+    size = settings.TRACESCORE_SCORE_CHUNK
+    by_batch: dict[Any, list[int]] = {}
+    for score_id, batch_id in scores:
+        by_batch.setdefault(batch_id, []).append(score_id)
+    tasks = 0
+    for batch_id, ids in by_batch.items():
+        ids.sort()
+        for start in range(0, len(ids), size):
+            async_task(SCORE_TASK, ids[start : start + size], group=str(batch_id), save=False)
+            tasks += 1
+    return tasks
 
 
 @dataclass
@@ -632,6 +654,15 @@ class Outcome:
     input: Any = None
     output: Any = None
     duration_ms: float | None = None
+    # The scorer was kept waiting (rate limits) past its time limit: queue it again
+    # instead of recording, while it has attempts left (``error`` says what happened).
+    requeue: bool = False
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return ScoreStatus.FAILED
+        return ScoreStatus.SKIPPED if self.skipped else ScoreStatus.SUCCEEDED
 
 
 def judge_cost_of(details: dict[str, Any]) -> float | None:
@@ -645,17 +676,23 @@ def lease_length() -> timedelta:
     return timedelta(seconds=settings.TRACESCORE_SCORE_LEASE)
 
 
-def claim_score(*, score_id: int) -> str | None:
-    """Claim a pending Score for this worker run; its claim token, or None.
+def _claim_token() -> str:
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
-    One conditional UPDATE, so of two deliveries of the same task exactly one
-    gets the Score. A Score whose lease expired (its worker died) may be
-    claimed again; each claim counts as an attempt.
+
+def claim_scores(*, score_ids: list[int]) -> tuple[str, list[Score]]:
+    """Claim the pending Scores of ``score_ids`` for this worker run.
+
+    One conditional UPDATE takes each Score that is pending and not leased to
+    a live run, so of two deliveries of the same chunk each Score goes to
+    exactly one; a Score whose lease expired (its worker died) may be claimed
+    again. Each claim counts as an attempt. Returns the claim token and the
+    claimed Scores (with the fields a run needs, batch included), in id order.
     """
     now = timezone.now()
-    token = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    token = _claim_token()
     claimed = (
-        Score.objects.filter(pk=score_id, status=ScoreStatus.PENDING)
+        Score.objects.filter(pk__in=score_ids, status=ScoreStatus.PENDING)
         .exclude(lease_expires_at__gt=now)
         .update(
             claimed_by=token,
@@ -664,46 +701,192 @@ def claim_score(*, score_id: int) -> str | None:
             attempts=F("attempts") + 1,
         )
     )
+    if not claimed:
+        return token, []
+    scores = list(
+        Score.objects.filter(pk__in=score_ids, claimed_by=token, status=ScoreStatus.PENDING)
+        .select_related("batch", "rule")
+        .only(
+            "trace_id",
+            "scorer_id",
+            "span_id",
+            "attempts",
+            "claimed_by",
+            "batch_id",
+            "batch__scope_type",
+            "batch__scorer_id",
+            "batch__max_cost_usd",
+            "rule_id",
+            "rule__max_cost_usd",
+        )
+        .order_by("pk")
+    )
+    return token, scores
+
+
+def claim_score(*, score_id: int) -> str | None:
+    """Claim one pending Score (``claim_scores`` of one); its claim token, or None."""
+    token, claimed = claim_scores(score_ids=[score_id])
     return token if claimed else None
 
 
-@transaction.atomic
+def _score_values(outcome: Outcome, now) -> dict[str, Any]:
+    """The fields a recorded outcome sets (span fields only when known)."""
+    status = outcome.status
+    values = {
+        "status": status,
+        "span_id": outcome.span_id,
+        "span_name": outcome.span_name,
+        "span_type": outcome.span_type,
+        "score": outcome.score if status == ScoreStatus.SUCCEEDED else None,
+        "reason": outcome.reason,
+        "error": outcome.error,
+        "details": outcome.details,
+        "input": outcome.input,
+        "output": outcome.output,
+        "duration_ms": outcome.duration_ms,
+        "finished_at": now,
+    }
+    values["cost_usd"] = judge_cost_of(outcome.details)
+    return values
+
+
+KEEP_WHEN_EMPTY = ("span_id", "span_name", "span_type")
+
+
+def record_scores(*, claim: str, outcomes: dict[int, Outcome]) -> set[int]:
+    """Store the outcomes (by Score id) of the worker run holding the claim ``claim``.
+
+    One transaction: one UPDATE … FROM (VALUES …) on PostgreSQL, one UPDATE per
+    Score elsewhere; each only where the Score is still pending and this run
+    holds it. Then each batch touched is finished if nothing of it is pending.
+    Returns the ids recorded: a Score whose lease ran out and was handed on (or
+    that is finished) is left alone.
+    """
+    if not outcomes:
+        return set()
+    now = timezone.now()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            recorded = _record_values(claim=claim, outcomes=outcomes, now=now)
+        else:
+            recorded = set()
+            for score_id, outcome in sorted(outcomes.items()):
+                values = _score_values(outcome, now)
+                for name in KEEP_WHEN_EMPTY:
+                    values[name] = values[name] or F(name)
+                if Score.objects.filter(
+                    pk=score_id, status=ScoreStatus.PENDING, claimed_by=claim
+                ).update(lease_expires_at=None, **values):
+                    recorded.add(score_id)
+        if recorded:
+            batches = set(
+                Score.objects.filter(pk__in=recorded, batch__isnull=False)
+                .values_list("batch_id", flat=True)
+                .distinct()
+            )
+            for batch_id in sorted(batches, key=str):
+                finish_batch_if_done(batch_id=batch_id)
+    return recorded
+
+
+def _record_values(*, claim: str, outcomes: dict[int, Outcome], now) -> set[int]:
+    """PostgreSQL: every outcome in one ``UPDATE … FROM (VALUES …)``."""
+    qn = connection.ops.quote_name
+    meta = Score._meta
+    names = list(_score_values(Outcome(), now))
+    fields = [meta.get_field(name) for name in names]
+    casts = [f"CAST(%s AS {f.db_type(connection)})" for f in fields]
+    row = f"(CAST(%s AS bigint), {', '.join(casts)})"
+    rows, params = [], []
+    for score_id, outcome in sorted(outcomes.items()):
+        values = _score_values(outcome, now)
+        rows.append(row)
+        params.append(score_id)
+        params += [f.get_db_prep_save(values[f.name], connection) for f in fields]
+    table = qn(meta.db_table)
+    assignments = []
+    for f in fields:
+        column = qn(f.column)
+        if f.name in KEEP_WHEN_EMPTY:
+            assignments.append(f"{column} = COALESCE(NULLIF(v.{column}, ''), {table}.{column})")
+        else:
+            assignments.append(f"{column} = v.{column}")
+    assignments.append(f"{qn(meta.get_field('lease_expires_at').column)} = NULL")
+    columns = ", ".join(["id", *(qn(f.column) for f in fields)])
+    sql = (
+        f"UPDATE {table} SET {', '.join(assignments)} "
+        f"FROM (VALUES {', '.join(rows)}) AS v({columns}) "
+        f"WHERE {table}.{qn(meta.pk.column)} = v.id "
+        f"AND {table}.{qn(meta.get_field('status').column)} = %s "
+        f"AND {table}.{qn(meta.get_field('claimed_by').column)} = %s "
+        f"RETURNING {table}.{qn(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, ScoreStatus.PENDING, claim])
+        return {row[0] for row in cursor.fetchall()}
+
+
 def record_score(*, score_id: int, claim: str, outcome: Outcome) -> bool:
     """Store the outcome of the worker run that holds the claim ``claim`` on this Score.
 
     Returns False, and changes nothing, when the Score is finished or another
     run holds it now (this run's lease expired and the Score was handed on).
     """
-    failed = bool(outcome.error)
-    if failed:
-        status = ScoreStatus.FAILED
-    elif outcome.skipped:
-        status = ScoreStatus.SKIPPED
-    else:
-        status = ScoreStatus.SUCCEEDED
-    updated = Score.objects.filter(
-        pk=score_id, status=ScoreStatus.PENDING, claimed_by=claim
+    return bool(record_scores(claim=claim, outcomes={score_id: outcome}))
+
+
+def release_scores(*, claim: str, score_ids: list[int]) -> int:
+    """Hand back claimed Scores whose scorer never started, and queue them again.
+
+    Their claim is undone, attempt included (nothing was tried), so they wait
+    for a worker like any queued Score. Returns how many were handed back.
+    """
+    if not score_ids:
+        return 0
+    marker = timezone.now()
+    released = Score.objects.filter(
+        pk__in=score_ids, status=ScoreStatus.PENDING, claimed_by=claim
     ).update(
-        status=status,
-        span_id=outcome.span_id or F("span_id"),
-        span_name=outcome.span_name or F("span_name"),
-        span_type=outcome.span_type or F("span_type"),
-        score=outcome.score if status == ScoreStatus.SUCCEEDED else None,
-        reason=outcome.reason,
-        error=outcome.error,
-        details=outcome.details,
-        input=outcome.input,
-        output=outcome.output,
-        duration_ms=outcome.duration_ms,
-        cost_usd=judge_cost_of(outcome.details),
-        finished_at=timezone.now(),
+        claimed_by="",
         lease_expires_at=None,
+        started_at=None,
+        queued_at=marker,
+        attempts=F("attempts") - 1,
     )
-    if updated:
-        batch_id = Score.objects.filter(pk=score_id).values_list("batch_id", flat=True).first()
-        if batch_id:
-            finish_batch_if_done(batch_id=batch_id)
-    return bool(updated)
+    again = Score.objects.filter(
+        pk__in=score_ids, status=ScoreStatus.PENDING, claimed_by="", queued_at=marker
+    ).values_list("pk", "batch_id")
+    queue_score_chunks(list(again))
+    return released
+
+
+def requeue_throttled_scores(
+    *, claim: str, outcomes: dict[int, Outcome]
+) -> tuple[set[int], set[int]]:
+    """Hand back Scores whose scorer was throttled past its time limit, and queue them
+    again; those already started ``TRACESCORE_TASK_MAX_ATTEMPTS`` times are
+    recorded failed with their outcome's error instead. Returns the ids queued
+    again and the ids recorded failed.
+    """
+    if not outcomes:
+        return set(), set()
+    max_attempts = settings.Q_CLUSTER.get("max_attempts") or 3
+    held = Score.objects.filter(pk__in=list(outcomes), status=ScoreStatus.PENDING, claimed_by=claim)
+    spent = set(held.filter(attempts__gte=max_attempts).values_list("pk", flat=True))
+    failed = set()
+    if spent:
+        failed = record_scores(claim=claim, outcomes={pk: outcomes[pk] for pk in spent})
+    marker = timezone.now()
+    again = held.exclude(pk__in=spent)
+    again.update(claimed_by="", lease_expires_at=None, started_at=None, queued_at=marker)
+    requeued = list(
+        Score.objects.filter(
+            pk__in=list(outcomes), status=ScoreStatus.PENDING, claimed_by="", queued_at=marker
+        ).values_list("pk", "batch_id")
+    )
+    queue_score_chunks(requeued)
+    return {pk for pk, _ in requeued}, failed
 
 
 @transaction.atomic
@@ -764,8 +947,7 @@ def requeue_stale_scores(*, older_than: timedelta | None = None) -> dict[str, in
             status=ScoreStatus.PENDING, lease_expires_at__isnull=True, queued_at=marker
         ).values_list("pk", "batch_id")
     )
-    for score_id, batch_id in requeued:
-        async_task(SCORE_TASK, score_id, group=str(batch_id), save=False)
+    queue_score_chunks(requeued)
     return {"requeued": len(requeued), "failed": failed}
 
 

@@ -22,6 +22,14 @@ When the script runs out, ``default`` answers. Every request is kept in
 ``requests`` (path, headers, parsed JSON body) for assertions; ``GET
 /_fake/requests`` answers the same list as JSON, for clients in other processes.
 
+Load: ``latency`` delays every answer whose ``Reply`` sets no ``delay`` of its
+own. ``stats()`` (and ``GET /_fake/stats``) counts the requests, the ones in
+flight now and the most ever in flight at once (``peak_in_flight``), and the
+ones answered 429. ``storm(fraction, seconds)`` answers that fraction of the
+requests (drawn from a seeded random generator) with 429 and a
+``retry-after-ms`` / ``retry-after`` header for that many seconds, as a rate
+limited provider does.
+
 Run it alone for a client in another language (Node): ``python
 tests/fake_openai.py 'first answer' 'second answer'`` prints the base URL on
 stdout and serves until stdin closes or it gets SIGTERM; a reply given as JSON
@@ -33,6 +41,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -87,15 +97,70 @@ class Received:
     body: dict[str, Any]
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # many clients connecting at once (load benches)
+    daemon_threads = True
+
+
 @dataclass
 class FakeOpenAI:
     replies: list[Reply] = field(default_factory=list)
     default: Reply = field(default_factory=lambda: Reply(text="OK"))
     requests: list[Received] = field(default_factory=list)
+    latency: float = 0.0  # seconds, for every reply without a delay of its own
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.throttled = 0
+        self._storm: tuple[float, float, str, random.Random] | None = None
+
+    def stats(self) -> dict[str, int]:
+        """Requests so far, in flight now, the most in flight at once, answered 429."""
+        with self._lock:
+            return {
+                "requests": len(self.requests),
+                "in_flight": self.in_flight,
+                "peak_in_flight": self.peak_in_flight,
+                "throttled": self.throttled,
+            }
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self.peak_in_flight = self.in_flight
+            self.throttled = 0
+
+    def storm(
+        self, fraction: float, seconds: float, retry_after_ms: int = 1000, seed: int = 0
+    ) -> None:
+        """Answer ``fraction`` of the requests of the next ``seconds`` with 429."""
+        until = time.monotonic() + seconds
+        self._storm = (until, fraction, str(retry_after_ms), random.Random(seed))
+
+    def _throttle(self) -> str | None:
+        """The retry-after-ms of a 429 for this request, or None to answer it."""
+        with self._lock:
+            if self._storm is None:
+                return None
+            until, fraction, retry_after_ms, rng = self._storm
+            if time.monotonic() >= until:
+                self._storm = None
+                return None
+            if rng.random() >= fraction:
+                return None
+            self.throttled += 1
+            return retry_after_ms
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def next_id(self, prefix: str) -> str:
         with self._lock:
@@ -114,8 +179,14 @@ class FakeOpenAI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without this, Nagle's algorithm
+            # and the client's delayed ACK add ~40 ms to every answer.
+            disable_nagle_algorithm = True
 
             def do_GET(self):  # noqa: N802 - http.server's name
+                if self.path.split("?", 1)[0] == "/_fake/stats":
+                    self._send(200, json.dumps(fake.stats()).encode())
+                    return
                 if self.path.split("?", 1)[0] != "/_fake/requests":
                     self._send_error(404, f"Invalid URL (GET {self.path})")
                     return
@@ -123,6 +194,13 @@ class FakeOpenAI:
                 self._send(200, json.dumps(received).encode())
 
             def do_POST(self):  # noqa: N802 - http.server's name
+                fake._enter()
+                try:
+                    self._post()
+                finally:
+                    fake._leave()
+
+            def _post(self):
                 body = self._read_body()
                 try:
                     request = json.loads(body or b"{}")
@@ -140,9 +218,17 @@ class FakeOpenAI:
                 else:
                     self._send_error(404, f"Invalid URL (POST {path})")
                     return
+                retry_after_ms = fake._throttle()
+                if retry_after_ms is not None:
+                    if fake.latency:
+                        time.sleep(fake.latency / 10)  # a refusal comes back quickly
+                    self._send_error(
+                        429, "Rate limit reached; try again later.", retry_after_ms, storm=True
+                    )
+                    return
                 reply = fake._next_reply()
-                if reply.delay:
-                    time.sleep(reply.delay)
+                if reply.delay or fake.latency:
+                    time.sleep(reply.delay or fake.latency)
                 if reply.status != 200:
                     self._send_error(reply.status, f"status {reply.status}", reply.retry_after_ms)
                     return
@@ -165,18 +251,19 @@ class FakeOpenAI:
                         self.rfile.readline()
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-            def _send_error(self, status: int, message: str, retry_after_ms: str = "10") -> None:
+            def _send_error(
+                self, status: int, message: str, retry_after_ms: str = "10", storm: bool = False
+            ) -> None:
                 error = {
                     "message": message,
                     "type": "invalid_request_error",
                     "param": None,
                     "code": None,
                 }
-                self._send(
-                    status,
-                    json.dumps({"error": error}).encode(),
-                    {"retry-after-ms": retry_after_ms},
-                )
+                headers = {"retry-after-ms": retry_after_ms}
+                if storm:
+                    headers["retry-after"] = str(math.ceil(float(retry_after_ms) / 1000))
+                self._send(status, json.dumps({"error": error}).encode(), headers)
 
             def _send(
                 self, status: int, data: bytes, headers: dict[str, str] | None = None
@@ -210,8 +297,7 @@ class FakeOpenAI:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
         return self

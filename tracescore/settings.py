@@ -287,6 +287,10 @@ TRACESCORE_SCORE_LEASE = env_float("TRACESCORE_SCORE_LEASE", Q_CLUSTER["timeout"
 # and the broker has nothing left waiting (its task was lost); never failed.
 TRACESCORE_STALE_AFTER = env_float("TRACESCORE_STALE_AFTER", Q_CLUSTER["timeout"] + 60)
 TRACESCORE_LATENCY_BUDGET_MS = env_int("TRACESCORE_LATENCY_BUDGET_MS", 10_000)
+# Scores per worker task: claimed with one UPDATE, inputs read with a few
+# queries, code scorers' results stored with a few statements. A worker that
+# dies loses at most one chunk, which the sweep queues again.
+TRACESCORE_SCORE_CHUNK = max(1, env_int("TRACESCORE_SCORE_CHUNK", 50))
 
 # LLM judge: any OpenAI-compatible chat-completions endpoint.
 TRACESCORE_JUDGE_BASE_URL = os.environ.get("TRACESCORE_JUDGE_BASE_URL", "").strip()
@@ -295,6 +299,14 @@ TRACESCORE_JUDGE_MODEL = os.environ.get("TRACESCORE_JUDGE_MODEL", "").strip()
 # Per call; all calls and retries of one score also stop at the scorer timeout.
 TRACESCORE_JUDGE_TIMEOUT = env_float("TRACESCORE_JUDGE_TIMEOUT", 15)
 TRACESCORE_JUDGE_MAX_RETRIES = env_int("TRACESCORE_JUDGE_MAX_RETRIES", 2)
+# Judge calls in flight at once in one worker process (a chunk's judge scores
+# run side by side, up to this many).
+TRACESCORE_JUDGE_CONCURRENCY = max(1, env_int("TRACESCORE_JUDGE_CONCURRENCY", 16))
+# Requests and tokens per minute for the judge endpoint, shared by every
+# worker through Redis when REDIS_URL is set (per process otherwise); 0 or
+# empty: no limit. A call waits for its share, within its score's time limit.
+TRACESCORE_JUDGE_RPM = max(0, env_int("TRACESCORE_JUDGE_RPM", 0))
+TRACESCORE_JUDGE_TPM = max(0, env_int("TRACESCORE_JUDGE_TPM", 0))
 # Judges defined without Python: {"id": {"name", "description", "prompt", "rubric"}}.
 TRACESCORE_CUSTOM_JUDGES: dict = {}
 # What a judge's tokens cost, in US dollars per million tokens, by model name (a

@@ -72,6 +72,12 @@ class ScorerFailure(ScorerError):
         self.details = details or {}
 
 
+class ScorerThrottled(ScorerFailure):
+    """The scorer's endpoint kept it waiting (rate limits, 429 answers) past its time
+    limit. Nothing is wrong with the trace: the worker queues the Score again
+    rather than failing it, while it has attempts left."""
+
+
 @dataclass(frozen=True)
 class ToolCall:
     """One tool call of the trace, in the order the calls started."""

@@ -15,13 +15,23 @@ failure keeps the steps made so far (they were paid for) through
 ``ScorerFailure``.
 
 Time: each call waits at most ``TRACESCORE_JUDGE_TIMEOUT`` seconds and failed
-calls (429, 408, 409, 5xx, timeouts, connection errors) are retried up to
+calls (408, 409, 5xx, timeouts, connection errors) are retried up to
 ``TRACESCORE_JUDGE_MAX_RETRIES`` times, all within the scorer run's deadline
 (``time_left()``): a call never outlives the run's time limit and no call or
 retry starts past it, so nothing is sent, or billed, for a Score already
 failed. The retries are ours rather than the OpenAI client's because its
 back-off honours a server's ``retry-after`` of up to a minute, whatever the
 deadline.
+
+Rate limits: a 429 answer is retried after the server's ``retry-after-ms`` /
+``retry-after`` (else an exponential back-off) for as long as the deadline
+allows, not counted against ``TRACESCORE_JUDGE_MAX_RETRIES``: a storm of 429s
+slows scoring down but fails nothing. When the endpoint is still throttling at
+the deadline, or the shared request/token budget
+(``scoring.scorers.limits``, ``TRACESCORE_JUDGE_RPM``/``TPM``) has no room
+before it, the run raises ``ScorerThrottled`` and the worker queues the Score
+again. Each call also holds one of the worker process's
+``TRACESCORE_JUDGE_CONCURRENCY`` call slots while it is in flight.
 
 Cost: ``TRACESCORE_JUDGE_PRICES`` gives US dollars per million input and output
 tokens by model; a model without a price has a cost of None, never a guess.
@@ -30,17 +40,22 @@ tokens by model; a model without a price has a cost of None, never a guess.
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
+import os
 import random
 import re
+import threading
 import time
 from typing import Annotated, Any, Literal, TypeVar
 
 import openai
 from django.conf import settings
+from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
-from scoring.scorers.base import ScorerError, ScorerFailure, time_left
+from scoring.scorers import limits
+from scoring.scorers.base import ScorerError, ScorerFailure, ScorerThrottled, time_left
 
 NOT_CONFIGURED = (
     "No LLM judge configured: set TRACESCORE_JUDGE_BASE_URL and TRACESCORE_JUDGE_MODEL."
@@ -54,7 +69,10 @@ REPAIR = (
     "Answer the same request again with only the JSON object asked for, exactly in the "
     "format asked for."
 )
-RETRY_STATUSES = {408, 409, 429}
+RETRY_STATUSES = {408, 409}
+THROTTLED = 429
+# Without a deadline (a direct call), how many 429s in a row a call sits out.
+MAX_THROTTLED_WITHOUT_DEADLINE = 20
 # A call with less time than this left is not worth starting.
 SHORTEST_CALL = 0.05
 # Base URLs whose endpoint refused a JSON-schema response_format: asked in plain JSON.
@@ -110,9 +128,11 @@ def cost_usd(model: str, prompt_tokens: int | None, completion_tokens: int | Non
 # --- answers -----------------------------------------------------------------
 
 
+@functools.cache
 def strict_json_schema(schema: type[BaseModel]) -> dict[str, Any]:
     """The JSON schema of a pydantic model in the form strict structured output takes:
-    every property required, no other properties allowed."""
+    every property required, no other properties allowed (built once per model; do not
+    change the answer)."""
 
     def tighten(node: Any) -> Any:
         if isinstance(node, dict):
@@ -179,6 +199,30 @@ def retry_delay(attempt: int, headers: Any = None) -> float:
     return min(0.5 * 2**attempt, 8.0) * (1 - 0.25 * random.random())
 
 
+_clients: dict[tuple[int, str, str], openai.OpenAI] = {}
+_clients_lock = threading.Lock()
+
+
+def judge_client(base_url: str, api_key: str) -> openai.OpenAI:
+    """One client per endpoint and process, shared by the threads that judge at once,
+    so their calls reuse its pool of connections."""
+    key = (os.getpid(), base_url, api_key)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = openai.OpenAI(
+                base_url=base_url, api_key=api_key or "not-needed", max_retries=0
+            )
+            _clients[key] = client
+        return client
+
+
+def estimated_tokens(messages: list[dict]) -> int:
+    """A rough count of a request's prompt tokens (4 characters a token) for the token
+    budget; the real count, once answered, is charged on top when it is larger."""
+    return sum(len(str(m.get("content") or "")) for m in messages) // 4 + 8 * len(messages)
+
+
 # --- a run -------------------------------------------------------------------
 
 
@@ -189,11 +233,11 @@ class JudgeRun:
         self.base_url, api_key, self.model = judge_config()
         if not self.base_url or not self.model:
             raise ScorerError(NOT_CONFIGURED)
-        self.client = openai.OpenAI(
-            base_url=self.base_url, api_key=api_key or "not-needed", max_retries=0
-        )
+        self.client = judge_client(self.base_url, api_key)
         self.steps: list[dict[str, Any]] = []
         self.answered_by = ""
+        self.throttled = 0  # 429 answers sat out
+        self.waited_s = 0.0  # seconds waited for the shared rate limit
 
     # The record ---------------------------------------------------------------
 
@@ -222,6 +266,9 @@ class JudgeRun:
             },
             "cost_usd": None if cost is None or not self.steps else round(cost, 8),
             "latency_ms": round(latency, 1),
+            # Only when it happened: answers 429 sat out, seconds waited for the rate limit.
+            **({"throttled": self.throttled} if self.throttled else {}),
+            **({"rate_limit_wait_s": round(self.waited_s, 3)} if self.waited_s else {}),
             **extra,
         }
 
@@ -338,24 +385,43 @@ class JudgeRun:
             }
         retries = settings.TRACESCORE_JUDGE_MAX_RETRIES
         base_url = self.base_url
-        for attempt in range(retries + 1):
+        bucket = limits.judge_bucket(base_url)
+        estimate = estimated_tokens(messages)
+        failures = throttled = 0
+        while True:
             timeout = settings.TRACESCORE_JUDGE_TIMEOUT
             left = time_left()
-            if left is not None:
-                if left < SHORTEST_CALL:
-                    raise self.fail(
-                        f"The scorer's time limit ran out before the judge at {base_url} answered."
-                    )
-                timeout = min(timeout, left)
+            if left is not None and left < SHORTEST_CALL:
+                raise self.fail(
+                    f"The scorer's time limit ran out before the judge at {base_url} answered."
+                )
             headers = None
             try:
-                return self.client.chat.completions.create(
-                    model=self.model,
-                    temperature=0,
-                    messages=messages,
-                    timeout=timeout,
-                    **extra,
-                )
+                if bucket is not None:
+                    self.waited_s += limits.wait_for_share(
+                        bucket, estimate, time_left, SHORTEST_CALL
+                    )
+                with limits.call_slot(time_left, SHORTEST_CALL):
+                    left = time_left()
+                    if left is not None:
+                        timeout = min(timeout, left)
+                    # The client's plain POST: ``chat.completions.create`` would convert
+                    # the messages and schema through its typed parameters first, which
+                    # costs more CPU than the rest of the call when many run at once.
+                    completion = self.client.post(
+                        "/chat/completions",
+                        body={"model": self.model, "temperature": 0, "messages": messages, **extra},
+                        cast_to=ChatCompletion,
+                        options={"timeout": timeout},
+                    )
+                usage = completion.usage
+                if bucket is not None and usage is not None and usage.total_tokens:
+                    limits.charge(bucket, usage.total_tokens - estimate)
+                return completion
+            except limits.LimitTimeout as caught:
+                raise ScorerThrottled(
+                    f"Not judged in time: {caught}.", details=self.details()
+                ) from None
             except openai.APITimeoutError:
                 error = self.fail(f"The judge at {base_url} did not answer within {timeout:.3g} s.")
             except openai.APIConnectionError as caught:
@@ -363,19 +429,35 @@ class JudgeRun:
             except openai.APIStatusError as caught:
                 if caught.status_code in (400, 422) and schema is not None:
                     raise  # maybe the response_format: the caller tries without it
-                error = self.fail(
+                message = (
                     f"The judge at {base_url} answered HTTP {caught.status_code}: "
                     f"{str(caught.message)[:200]}"
                 )
+                headers = caught.response.headers
+                if caught.status_code == THROTTLED:
+                    throttled += 1
+                    self.throttled += 1
+                    delay = retry_delay(throttled - 1, headers)
+                    left = time_left()
+                    if left is None and throttled > MAX_THROTTLED_WITHOUT_DEADLINE:
+                        raise self.fail(message) from None
+                    if left is not None and delay + SHORTEST_CALL >= left:
+                        raise ScorerThrottled(
+                            f"{message}, and was still rate limiting when the scorer's time "
+                            f"limit ran out ({throttled} answers 429).",
+                            details=self.details(),
+                        ) from None
+                    time.sleep(delay)
+                    continue
+                error = self.fail(message)
                 if caught.status_code not in RETRY_STATUSES and caught.status_code < 500:
                     raise error from None
-                headers = caught.response.headers
-            delay = retry_delay(attempt, headers)
+            delay = retry_delay(failures, headers)
             left = time_left()
-            if attempt == retries or (left is not None and delay + SHORTEST_CALL >= left):
+            if failures == retries or (left is not None and delay + SHORTEST_CALL >= left):
                 raise error
+            failures += 1
             time.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
 
 
 # --- text for prompts --------------------------------------------------------

@@ -258,6 +258,31 @@ def test_the_cost_cap_skips_the_judge_scores_past_it_mid_batch(
     assert '<strong class="capped">3</strong>' in results
 
 
+def test_judges_under_a_cap_run_side_by_side_only_as_far_as_the_money_left_goes(
+    api_client, judge, sync_tasks, settings
+):
+    # $0.0028 a Score and a $0.02 cap: the 8th starts with $0.0196 spent, the 9th
+    # finds the cap reached, as if they had run one after another. After the
+    # first Score's cost is known, several run at once while the money left pays.
+    settings.TRACESCORE_JUDGE_CONCURRENCY = 16
+    judge.default = Reply(
+        json.dumps({"opinions": []}), input_tokens=1000, output_tokens=100, delay=0.2
+    )
+    traces = [agent_trace() for _ in range(12)]
+    with sync_tasks(execute=True):
+        response = api_client.post(
+            "/api/trace-scorers/batch",
+            {"scorerIds": ["bias"], "traceIds": [t.trace_id for t in traces], "maxCostUsd": 0.02},
+            format="json",
+        )
+    assert response.status_code == 202, response.content
+    batch = ScoringBatch.objects.get()
+    statuses = sorted(batch.scores.values_list("status", flat=True))
+    assert statuses == ["skipped"] * 4 + ["succeeded"] * 8
+    assert len(judge.requests) == 8
+    assert 1 < judge.stats()["peak_in_flight"] <= 7
+
+
 def test_a_rules_cap_counts_every_score_of_the_rule(judge):
     rule = ScoringRule.objects.create(name="nightly", scorer_ids=["bias"], max_cost_usd=0.01)
     trace = agent_trace()

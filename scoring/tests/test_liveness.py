@@ -71,7 +71,7 @@ def test_a_score_waiting_its_turn_is_never_queued_again_or_failed_however_long_i
         Score.objects.update(queued_at=timezone.now() - timedelta(days=1))
         for _ in range(5):
             assert services.requeue_stale_scores() == {"requeued": 0, "failed": 0}
-    assert get_broker().queue_size() == 3  # one task per Score, no more
+    assert get_broker().queue_size() == 1  # one task for the chunk of 3 Scores, no more
     assert batch.progress() == {
         "total": 3,
         "pending": 3,

@@ -1,8 +1,9 @@
-"""Template helpers of scores: judge details (tokens, cost) and scores per span.
+"""Template helpers of scores: judge details (tokens, cost), scores per trace and span, rules.
 
-``{% load scoring_tags %}``: the trace page belongs to ``observability``, which
-must not import ``scoring``; its template loads these tags instead, so the
-scores per span come from here. Everything they return is escaped.
+``{% load scoring_tags %}``: the trace pages belong to ``observability``, which
+must not import ``scoring``; their templates load these tags instead, so the
+list's score badges and scorer options, the detail's scores and what each rule
+did with the trace come from here. Everything they return is escaped.
 """
 
 from __future__ import annotations
@@ -81,3 +82,33 @@ def span_scores(trace, span) -> list[Score]:
         return []
     scores = Score.objects.filter(trace_id=trace.trace_id, span_id=span.span_id).newest_first()
     return _with_direction(list(scores))
+
+
+@register.simple_tag
+def scorer_options() -> list:
+    """Every registered scorer (the trace list's "Scored by" options); no query."""
+    return registry.all()
+
+
+@register.simple_tag
+def latest_score_badges(traces) -> dict[str, list[Score]]:
+    """trace id → the newest Score of each scorer on that trace (the list's badges), one query."""
+    trace_ids = [trace.trace_id for trace in traces]
+    if not trace_ids:
+        return {}
+    latest: dict[str, dict[str, Score]] = {}
+    scores = (
+        Score.objects.filter(trace_id__in=trace_ids)
+        .only("trace_id", "scorer_id", "scorer_name", "score", "status", "reason", "error")
+        .order_by("trace_id", "scorer_id", "-created_at", "-id")
+    )
+    for score in scores:
+        latest.setdefault(score.trace_id, {}).setdefault(score.scorer_id, score)
+    return {trace_id: list(by_scorer.values()) for trace_id, by_scorer in latest.items()}
+
+
+@register.simple_tag
+def trace_scores(trace) -> dict[str, Any]:
+    """The trace's scores, newest first, and whether any is still being worked on (one query)."""
+    scores = _with_direction(list(trace.scores.newest_first()))
+    return {"scores": scores, "pending": any(s.status == "pending" for s in scores)}

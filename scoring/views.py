@@ -169,7 +169,8 @@ def progress_context(batch: ScoringBatch) -> dict:
     return {
         "batch": batch,
         "progress": progress,
-        "done": progress["pending"] == 0,
+        # A filter-wide batch or backfill adds its Scores chunk by chunk: not done before.
+        "done": progress["pending"] == 0 and not batch.fanning_out,
         "per_scorer": per_scorer,
         "cost": batch.scores.aggregate(cost=judge_cost())["cost"],
     }

@@ -17,10 +17,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from scoring import rules
-from scoring.choices import RuleOutcomeKind
+from scoring.choices import RuleOutcomeKind, ScoreStatus
 from scoring.forms import BackfillForm, FilteredBatchForm, RuleForm
 from scoring.models import ScoringBatch, ScoringRule
 from scoring.scorers import registry
+from scoring.services import BatchError
 from scoring.views import progress_context
 
 AUDIT_PAGE_SIZE = 50
@@ -130,7 +131,8 @@ def rule_page(request: HttpRequest, rule: ScoringRule, backfill_form, status: in
     stats = rules.rule_stats(rule)
     context |= {
         "counts": [(key, label, kind, stats.get(key, 0)) for key, label, kind in OUTCOMES],
-        "failed": stats.get("failed", 0),
+        # "Retry N failed" re-queues failed Scores (a trace may have one per scorer).
+        "failed": rule.scores.filter(status=ScoreStatus.FAILED).count(),
         "names": scorer_names(),
         "backfill_form": backfill_form,
         "batches": rule.batches.order_by("-created_at")[:5],
@@ -156,8 +158,9 @@ def rule_backfill(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             batch = rules.start_backfill(rule=rule, **form.cleaned_data, created_by=request.user)
-        except rules.RuleError as error:
+        except BatchError as error:  # bad input, or the task queue is away (503)
             form.add_error(None, str(error))
+            return rule_page(request, rule, form, status=error.status_code)
         else:
             messages.success(request, f"Running {rule.name!r} on the existing traces.")
             return redirect("scoring:batch-detail", batch.pk)
@@ -227,8 +230,10 @@ def matching_batch(request: HttpRequest) -> HttpResponse:
             batch = rules.start_filtered_batch(
                 filter=rule_filter, **form.batch_kwargs(), created_by=request.user
             )
-        except rules.RuleError as error:
+        except BatchError as error:  # bad input, or the task queue is away (503)
             form.add_error(None, str(error))
+            context["form"] = form
+            return render(request, template, context, status=error.status_code)
         else:
             url = reverse("scoring:batch-detail", args=[batch.pk])
             if request.htmx:

@@ -1,4 +1,4 @@
-"""The scoring rule pages, "Select all matching" and the batch page, as a signed-in user sees them."""
+"""Rule pages, "Select all matching" and the batch page, as a signed-in user sees them."""
 
 import re
 from datetime import timedelta
@@ -85,7 +85,7 @@ def test_the_rule_list_costs_a_fixed_number_of_queries(alice_client, django_asse
 
 
 def test_a_rule_name_and_filter_show_as_text(alice_client):
-    rule = make_rule(name=EVIL, filter={"name": EVIL, "metadata": {EVIL: EVIL}})
+    rule = make_rule(name=EVIL, filter={"name": EVIL, "metadata": {"<i>env</i>": EVIL}})
     for url in ("/rules/", f"/rules/{rule.pk}/", f"/rules/{rule.pk}/edit/"):
         html = alice_client.get(url).content.decode()
         assert "<script>alert(1)</script>" not in html and "<img src=x" not in html
@@ -118,7 +118,7 @@ def test_the_new_rule_form_is_prefilled_from_the_trace_lists_filter(alice_client
     ).content.decode()
     assert 'name="filter_name" value="support"' in html
     assert '<option value="agent_run" selected>' in html
-    assert ">env=prod</textarea>" in html
+    assert "env=prod</textarea>" in html
     assert 'name="min_duration_ms" value="100' in html
 
 
@@ -193,8 +193,9 @@ def test_the_rule_page_shows_counts_per_outcome_each_linking_to_its_audit(alice_
         assert f"<strong>{count}</strong>" in item
     assert 'href="?outcome=sampled_out#audit"' in html
     assert "sampled out at 10 %" in html and "no span of type tool call" in html
-    assert f'href="/traces/{scored_trace.trace_id}/?span=' in html and "0.82</a>" in html
-    assert "Retry 1 failed" in html
+    assert f'href="/traces/{scored_trace.trace_id}/#score-{score.pk}"' in html
+    assert "0.82</a>" in html
+    assert "Retry" not in html  # a failed outcome, but no failed Score to queue again
     assert "Pause" in html and "Run on existing traces" in html
 
 
@@ -272,7 +273,7 @@ def test_run_on_existing_traces_starts_a_backfill_and_shows_its_batch(alice_clie
     considered = set(RuleOutcome.objects.filter(rule=rule).values_list("trace_id", flat=True))
     assert considered == {t.trace_id for t in matching}
     detail = alice_client.get(f"/rules/{rule.pk}/").content.decode()
-    assert '<strong>3</strong>' in detail.split('data-outcome="scored"')[1].split("</li>")[0]
+    assert "<strong>3</strong>" in detail.split('data-outcome="scored"')[1].split("</li>")[0]
 
 
 @pytest.mark.parametrize(
@@ -297,17 +298,26 @@ def test_a_bad_backfill_request_shows_the_rule_page_with_the_error(alice_client,
 
 
 def test_retry_failed_on_a_rule_queues_its_failed_scores_again(alice_client):
-    rule = make_rule()
+    rule = make_rule(scorer_ids=["completeness", "error-free"])
     trace = agent_trace()
-    failed = add_score(trace, score=None, status="failed", error="boom", rule=rule)
-    outcome(rule, trace, "failed", "boom", score=failed)
+    batch = ScoringBatch.objects.create(scorer_id="completeness", rule=rule, score_count=2)
+    failed = add_score(trace, score=None, status="failed", error="boom", rule=rule, batch=batch)
+    add_score(
+        trace, "error-free", score=None, status="failed", error="boom", rule=rule, batch=batch
+    )
+    RuleOutcome.objects.create(
+        rule=rule, trace=trace, outcome="failed", reason="boom", score=failed, batch=batch
+    )
+    html = alice_client.get(f"/rules/{rule.pk}/").content.decode()
+    assert "Retry 2 failed" in html  # two Scores, one trace
     response = alice_client.post(f"/rules/{rule.pk}/retry/")
     assert response.status_code == 302
     failed.refresh_from_db()
     assert failed.status == "pending" and failed.error == ""
     html = alice_client.get(f"/rules/{rule.pk}/").content.decode()
-    assert "1 failed score queued again." in html
-    assert "Retry 1 failed" not in html
+    assert "2 failed scores queued again." in html
+    assert "Retry" not in html
+    assert "<strong>1</strong>" in html.split('data-outcome="pending"')[1].split("</li>")[0]
 
 
 def test_no_retry_button_without_failures(alice_client):
@@ -362,7 +372,9 @@ def test_the_trace_list_offers_select_all_matching_with_its_filter(alice_client)
     assert "Select all traces matching this filter" in html
 
 
-def test_select_all_matching_shows_the_count_and_save_as_rule(alice_client, django_assert_num_queries):
+def test_select_all_matching_shows_the_count_and_save_as_rule(
+    alice_client, django_assert_num_queries
+):
     for i in range(3):
         agent_trace(name=f"support-{i}", metadata={"env": "prod"})
     agent_trace(name="support-dev", metadata={"env": "dev"})
@@ -458,7 +470,9 @@ def test_the_trace_page_says_when_it_matched_no_live_rule(alice_client):
     assert "not matched" in html.split('id="rules"')[1]
 
 
-def test_a_score_notes_the_spans_that_arrived_after_it(alice_client):
+def test_a_score_notes_the_spans_that_arrived_after_it(alice_client, transactional_db):
+    # transactional_db: PostgreSQL's now() is the transaction's start, so each
+    # ingest must commit on its own for its spans to arrive after the score.
     from observability.services import ingest_spans
     from tests.factories import span
 

@@ -80,9 +80,7 @@ def test_a_user_saves_a_filter_as_a_rule_runs_it_and_reads_its_counts(
 
     rows.first.locator("a.trace-link").click()
     rules = page.locator(".rule-outcomes")
-    expect(rules.locator("li[data-outcome='sampled_out']")).to_contain_text(
-        "Rule Support answers:"
-    )
+    expect(rules.locator("li[data-outcome='sampled_out']")).to_contain_text("Rule Support answers:")
     page.screenshot(path=str(artifacts / "rules-5-trace-rules.png"), full_page=True)
     assert {t.trace_id for t in support}  # the traces the rule looked at
 

@@ -525,6 +525,9 @@ def _insert_pending_scores(
     now,
     trace_ids: list[str] | None = None,
     span_pks: list[int] | None = None,
+    source: str = ScoreSource.BATCH,
+    rule_id: int | None = None,
+    rule_version: int | None = None,
 ) -> int:
     """Create one scorer's pending Scores with one INSERT … SELECT, whatever their number.
 
@@ -544,13 +547,15 @@ def _insert_pending_scores(
         "status": ScoreStatus.PENDING,
         "error": "",
         "details": {},
-        "source": ScoreSource.BATCH,
+        "source": source,
         "batch": batch.pk,
         "attempts": 0,
         "claimed_by": "",
         "queued_at": now,
         "created_at": now,
     }
+    if rule_id is not None:
+        constants |= {"rule": rule_id, "rule_version": rule_version}
     columns, selected, params = [], [], []
     for name, value in constants.items():
         model_field = meta.get_field(name)
@@ -672,10 +677,22 @@ def record_score(*, score_id: int, claim: str, outcome: Outcome) -> bool:
         lease_expires_at=None,
     )
     if updated:
-        batch_id = Score.objects.filter(pk=score_id).values_list("batch_id", flat=True).first()
-        if batch_id:
-            finish_batch_if_done(batch_id=batch_id)
+        _after_score_finished(score_id)
     return bool(updated)
+
+
+def _after_score_finished(score_id: int) -> None:
+    """Finish the Score's batch if it was the last one, and settle its rule outcome."""
+    row = Score.objects.filter(pk=score_id).values_list("batch_id", "rule_id", "trace_id").first()
+    if row is None:
+        return
+    batch_id, rule_id, trace_id = row
+    if rule_id and batch_id:
+        from scoring import rules  # rules builds on this module
+
+        rules.settle_outcomes(batch_id=batch_id, trace_ids=[trace_id])
+    if batch_id:
+        finish_batch_if_done(batch_id=batch_id)
 
 
 @transaction.atomic
@@ -689,7 +706,8 @@ def finish_batch_if_done(*, batch_id) -> None:
     """
     list(ScoringBatch.objects.select_for_update().filter(pk=batch_id).values_list("pk"))
     pending = Score.objects.filter(batch_id=OuterRef("pk"), status=ScoreStatus.PENDING)
-    ScoringBatch.objects.filter(pk=batch_id, finished_at__isnull=True).exclude(
+    # A batch still fanning out gets more Scores: it finishes after its last chunk.
+    ScoringBatch.objects.filter(pk=batch_id, finished_at__isnull=True, fanning_out=False).exclude(
         Exists(pending)
     ).update(finished_at=timezone.now())
 
@@ -754,7 +772,5 @@ def _give_up(*, score_id: int, claim: str, attempts: int, now) -> int:
         finished_at=timezone.now(),
     )
     if updated:
-        batch_id = Score.objects.filter(pk=score_id).values_list("batch_id", flat=True).first()
-        if batch_id:
-            finish_batch_if_done(batch_id=batch_id)
+        _after_score_finished(score_id)
     return updated

@@ -287,6 +287,14 @@ TRACESCORE_SCORE_LEASE = env_float("TRACESCORE_SCORE_LEASE", Q_CLUSTER["timeout"
 # and the broker has nothing left waiting (its task was lost); never failed.
 TRACESCORE_STALE_AFTER = env_float("TRACESCORE_STALE_AFTER", Q_CLUSTER["timeout"] + 60)
 TRACESCORE_LATENCY_BUDGET_MS = env_int("TRACESCORE_LATENCY_BUDGET_MS", 10_000)
+# Scoring rules, live: a trace is finished when its root span arrived and no span
+# of it arrived for this many seconds; then the live rules are matched against it.
+TRACESCORE_LIVE_SETTLE_SECONDS = env_float("TRACESCORE_LIVE_SETTLE_SECONDS", 2)
+# How long one live sweeper task keeps sweeping before a fresh task takes over
+# (below the task timeout).
+TRACESCORE_LIVE_SWEEPER_SECONDS = env_float(
+    "TRACESCORE_LIVE_SWEEPER_SECONDS", max(Q_CLUSTER["timeout"] / 2, 1)
+)
 
 # LLM judge: any OpenAI-compatible chat-completions endpoint.
 TRACESCORE_JUDGE_BASE_URL = os.environ.get("TRACESCORE_JUDGE_BASE_URL", "").strip()

@@ -7,6 +7,7 @@ its errors (status 400), never a 500.
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -14,8 +15,11 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from observability.filters import TraceFilter
+from observability.models import Trace
 from scoring import rules
 from scoring.choices import RuleOutcomeKind, ScoreStatus
 from scoring.forms import BackfillForm, FilteredBatchForm, RuleForm
@@ -216,11 +220,17 @@ def matching_batch(request: HttpRequest) -> HttpResponse:
     template = "scoring/matching_modal.html" if request.htmx else "scoring/matching_page.html"
     try:
         rule_filter = rules.filter_from_params(params)
-        context["count"] = rules.matching_traces(rule_filter).count()
+        after, before = started_range(params)
+        traces = rules.matching_traces(rule_filter)
+        if after:
+            traces = traces.filter(started_at__gte=after)
+        if before:
+            traces = traces.filter(started_at__lt=before)
+        context["count"] = traces.count()
     except rules.RuleError as error:
         context["filter_error"] = str(error)
         return render(request, template, context, status=400)
-    context["filter"] = rule_filter
+    context |= {"filter": rule_filter, "after": after, "before": before}
     if request.method == "GET":
         context["form"] = FilteredBatchForm()
         return render(request, template, context)
@@ -228,7 +238,11 @@ def matching_batch(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             batch = rules.start_filtered_batch(
-                filter=rule_filter, **form.batch_kwargs(), created_by=request.user
+                filter=rule_filter,
+                started_after=after,
+                started_before=before,
+                **form.batch_kwargs(),
+                created_by=request.user,
             )
         except BatchError as error:  # bad input, or the task queue is away (503)
             form.add_error(None, str(error))
@@ -247,3 +261,25 @@ def matching_batch(request: HttpRequest) -> HttpResponse:
 
 # The trace list's filter parameters that "Select all matching" carries along.
 MATCHING_PARAMS = (*FILTER_PARAMS, "started_after", "started_before", "scored_by")
+
+
+def started_range(params) -> tuple[datetime | None, datetime | None]:
+    """The trace list's ``started_after``/``started_before`` as the bounds its list applies.
+
+    A rule filter has no time range; "Score now" takes it separately. A date
+    alone covers its whole day, as on the list.
+    """
+    form = TraceFilter(params, queryset=Trace.objects.none()).form
+    if not form.is_valid():
+        errors = [f"{k}: {' '.join(v)}" for k, v in form.errors.items()]
+        raise rules.RuleError(" ".join(errors))
+    after, before = form.cleaned_data.get("started_after"), form.cleaned_data.get("started_before")
+    if isinstance(after, date) and not isinstance(after, datetime):
+        after = start_of_day(after)
+    if isinstance(before, date) and not isinstance(before, datetime):
+        before = start_of_day(before + timedelta(days=1))
+    return after, before
+
+
+def start_of_day(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))

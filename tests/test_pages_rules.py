@@ -487,3 +487,47 @@ def test_a_score_notes_the_spans_that_arrived_after_it(alice_client, transaction
     assert rules.late_spans(fresh) == 0
     html = alice_client.get(f"/traces/{trace.trace_id}/").content.decode()
     assert html.count("arrived after scoring") == 1
+
+
+def test_select_all_matching_keeps_the_lists_time_range(alice_client, sync_tasks):
+    recent = [agent_trace(name=f"support-{i}") for i in range(2)]
+    agent_trace(name="support-old", started_at=timezone.now() - timedelta(days=10))
+    since = (timezone.now() - timedelta(days=2)).date().isoformat()
+    html = alice_client.get(
+        f"/batches/matching/?name=support&started_after={since}", HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "All 2 matching traces selected" in html
+    assert f"started from {since} 00:00" in html
+    assert "A rule has no time range" in html
+    with sync_tasks(execute=True):
+        alice_client.post(
+            "/batches/matching/",
+            {
+                "name": "support",
+                "started_after": since,
+                "scorer_ids": ["completeness"],
+                "target": "trace",
+                "sample_rate": "100",
+            },
+        )
+    scored = set(Score.objects.values_list("trace_id", flat=True))
+    assert scored == {t.trace_id for t in recent}
+
+
+def test_select_all_matching_with_a_broken_date_is_a_clear_400(alice_client):
+    response = alice_client.get("/batches/matching/?started_after=soon", HTTP_HX_REQUEST="true")
+    assert response.status_code == 400
+    assert "started_after: Enter an ISO 8601 date" in response.content.decode()
+
+
+def test_select_all_matching_with_nothing_matching_cannot_score(alice_client):
+    agent_trace(name="support-1")
+    html = alice_client.get("/batches/matching/?name=nothing", HTTP_HX_REQUEST="true")
+    assert "No trace matches this filter" in html.content.decode()
+    assert 'id="score-matching" disabled' in html.content.decode()
+
+
+def test_a_new_rule_form_with_an_unusable_filter_says_so(alice_client):
+    response = alice_client.get("/rules/new/?type=bogus")
+    assert response.status_code == 200
+    assert "could not be used" in response.content.decode()

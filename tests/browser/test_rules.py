@@ -109,3 +109,30 @@ def test_a_user_scores_every_trace_a_filter_matches_from_the_list(
     )
     expect(page.locator(".facts")).to_contain_text("name contains “checkout”")
     page.screenshot(path=str(artifacts / "rules-6-score-now.png"), full_page=True)
+
+
+def test_a_user_pauses_edits_and_deletes_a_rule(logged_in_page, live_server, artifacts):
+    from scoring import rules
+
+    page = logged_in_page
+    rules.create_rule(name="Answer quality", scorer_ids=["completeness"], filter={"name": "x"})
+    page.get_by_role("link", name="Rules").click()
+    expect(page.locator("tr.rule-row")).to_contain_text("name contains “x”")
+    page.screenshot(path=str(artifacts / "rules-7-list.png"), full_page=True)
+    page.get_by_role("link", name="Answer quality").click()
+    page.click("#pause-rule")
+    expect(page.locator(".rule-state")).to_have_text("Paused")
+    page.click("#resume-rule")
+    expect(page.locator(".rule-state")).to_have_text("Active, live")
+
+    page.get_by_role("link", name="Edit").click()
+    page.fill("input[name=sample_rate]", "25")
+    page.fill("textarea[name=filter_metadata]", "env=prod")
+    page.click("#save-rule")
+    expect(page.locator(".rule-version")).to_have_text("2")
+    expect(page.locator(".sample-rate")).to_have_text("25 %")
+    expect(page.locator(".rule-filter")).to_contain_text("metadata env = “prod”")
+
+    page.get_by_role("link", name="Delete").click()
+    page.click("#confirm-delete")
+    expect(page.get_by_text("No rules yet.")).to_be_visible()

@@ -323,7 +323,7 @@ def _check_scorers(scorer_ids: Any) -> list[str]:
         try:
             registry.get(scorer_id)
         except (registry.UnknownScorer, TypeError):
-            raise RuleError(f"No scorer with id {scorer_id!r}.") from None
+            raise RuleError(f"No scorer with id {scorer_id!r}.", status_code=404) from None
         ids.setdefault(scorer_id, None)
     return list(ids)
 
@@ -390,7 +390,7 @@ def create_rule(
     *,
     name: str,
     scorer_ids: list[str],
-    filter: dict,  # noqa: A002 - the rule's field name
+    filter: dict | None = None,  # noqa: A002 - the rule's field name
     target: str = TRACE_TARGET,
     sample_rate: float = 1.0,
     live: bool = True,

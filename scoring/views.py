@@ -164,7 +164,8 @@ def batch_progress(request: HttpRequest, batch_id) -> HttpResponse:
     """A small partial that polls itself until the batch has no pending score."""
     batch = get_object_or_404(ScoringBatch, pk=batch_id)
     progress = batch.progress()
-    done = progress["pending"] == 0
+    # A batch still fanning out gets more Scores: not done before its last chunk.
+    done = progress["pending"] == 0 and not batch.fanning_out
     per_scorer = batch.progress_by_scorer() if len(batch.all_scorer_ids) > 1 else []
     names = {s.id: s.name for s in registry.all()}
     for row in per_scorer:

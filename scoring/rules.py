@@ -44,7 +44,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_q.tasks import async_task
@@ -629,6 +629,18 @@ def _consider(
                 inapplicable += Score.objects.filter(
                     batch=batch, scorer_id=scorer.id, trace_id__in=ok_ids
                 ).update(status=ScoreStatus.SKIPPED, reason=reason, finished_at=now)
+    # One read of the new Scores: what to queue, and each trace's first Score for its outcome.
+    score_ids: list[int] = []
+    first_score: dict[str, int] = {}
+    if ok_ids:
+        for pk, trace_id, status in (
+            Score.objects.filter(batch=batch, trace_id__in=ok_ids)
+            .order_by("pk")
+            .values_list("pk", "trace_id", "status")
+        ):
+            first_score.setdefault(trace_id, pk)
+            if status == ScoreStatus.PENDING:
+                score_ids.append(pk)
     if rule is not None:
         outcomes = []
         for trace_id in trace_ids:
@@ -646,27 +658,12 @@ def _consider(
                     outcome=kind,
                     reason=reason,
                     batch=batch if kind == RuleOutcomeKind.PENDING else None,
+                    score_id=first_score.get(trace_id),
                 )
             )
         RuleOutcome.objects.bulk_create(outcomes, batch_size=1000, ignore_conflicts=True)
-        if ok_ids:
-            first = Score.objects.filter(
-                batch_id=OuterRef("batch_id"), trace_id=OuterRef("trace_id")
-            ).order_by("pk")
-            RuleOutcome.objects.filter(batch=batch, score__isnull=True).update(
-                score=Subquery(first.values("pk")[:1])
-            )
-            if inapplicable:
-                settle_outcomes(batch_id=batch.pk, trace_ids=ok_ids)
-    score_ids = (
-        list(
-            Score.objects.filter(
-                batch=batch, trace_id__in=ok_ids, status=ScoreStatus.PENDING
-            ).values_list("pk", flat=True)
-        )
-        if ok_ids
-        else []
-    )
+        if inapplicable:
+            settle_outcomes(batch_id=batch.pk, trace_ids=ok_ids)
     return {
         "considered": len(trace_ids),
         "traces": len(ok_ids),

@@ -18,7 +18,7 @@ from django_q.conf import Conf
 from observability.services import ingest_spans
 from scoring import rules, services
 from scoring.choices import RuleOutcomeKind, ScoreSource, ScoreStatus
-from scoring.models import LiveCandidate, RuleOutcome, Score, ScoringBatch
+from scoring.models import LiveCandidate, RuleOutcome, Score, ScoringBatch, ScoringRule
 from scoring.tests import worker_scorers
 from tests.factories import agent_trace, new_trace_id, span
 
@@ -144,20 +144,21 @@ def test_editing_scorers_or_filter_makes_a_new_version_and_scores_keep_theirs():
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    "kwargs, message, status",
     [
-        ({"scorer_ids": ["no-such-scorer"]}, "No scorer with id 'no-such-scorer'"),
-        ({"scorer_ids": []}, "non-empty list"),
-        ({"sample_rate": 1.5}, "from 0 to 1"),
-        ({"target": "robot"}, "target must be 'trace' or a span type"),
-        ({"name": "  "}, "name must be non-empty"),
-        ({"max_cost_usd": -1}, "maxCostUsd"),
+        ({"scorer_ids": ["no-such-scorer"]}, "No scorer with id 'no-such-scorer'", 404),
+        ({"scorer_ids": []}, "non-empty list", 400),
+        ({"sample_rate": 1.5}, "from 0 to 1", 400),
+        ({"target": "robot"}, "target must be 'trace' or a span type", 400),
+        ({"name": "  "}, "name must be non-empty", 400),
+        ({"max_cost_usd": -1}, "maxCostUsd", 400),
     ],
 )
-def test_a_rule_that_cannot_be_made_says_why(kwargs, message):
+def test_a_rule_that_cannot_be_made_says_why(kwargs, message, status):
     with pytest.raises(rules.RuleError, match=message) as error:
         a_rule(**kwargs)
-    assert error.value.status_code == 400
+    assert error.value.status_code == status
+    assert not ScoringRule.objects.exists()
 
 
 # --- live scoring ------------------------------------------------------------------

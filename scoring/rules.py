@@ -1078,6 +1078,7 @@ def start_filtered_batch(
 
 
 def _save_fanout(batch: ScoringBatch, state: dict) -> None:
+    state["at"] = timezone.now().isoformat()
     batch.fanout = state
     ScoringBatch.objects.filter(pk=batch.pk).update(fanout=state)
 
@@ -1138,6 +1139,7 @@ def fan_out_chunk(batch_id) -> bool:
         state["considered"] += len(rows)
         if rows:
             state["cursor"] = [rows[-1][0].isoformat(), rows[-1][1]]
+        state["at"] = timezone.now().isoformat()  # the fan-out is alive
         more = len(rows) == take and state["considered"] < state["limit"]
         ScoringBatch.objects.filter(pk=batch.pk).update(
             trace_count=F("trace_count") + counts["traces"],
@@ -1162,6 +1164,26 @@ def fan_out_batch(batch_id, *, seconds: float = FANOUT_TASK_SECONDS) -> str:
             async_task(FANOUT_TASK, str(batch_id), group=str(batch_id), save=False)
             return f"{chunks} chunks; handed over"
     return f"{chunks + 1} chunks; done"
+
+
+def resume_stalled_fanouts() -> int:
+    """The safety net (every minute): queue again the fan-out of a batch whose fan-out
+    made no progress for longer than a task may run (its task was lost or killed). A
+    second task on a live fan-out is harmless: chunks lock the batch and read its cursor."""
+    stalled_before = timezone.now() - timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
+    resumed = 0
+    for batch_id, state in ScoringBatch.objects.filter(fanning_out=True).values_list(
+        "pk", "fanout"
+    ):
+        at = parse_datetime((state or {}).get("at") or "")
+        if at is None or at < stalled_before:
+            try:
+                async_task(FANOUT_TASK, str(batch_id), group=str(batch_id), save=False)
+            except services.BROKER_ERRORS as error:
+                log.warning("Could not resume the fan-out of batch %s: %s", batch_id, error)
+                break
+            resumed += 1
+    return resumed
 
 
 # ---------------------------------------------------------------------------

@@ -378,3 +378,32 @@ def test_retry_requeues_exactly_the_failed_scores_once_the_scorer_is_fixed(tmp_p
     assert rules.rule_stats(rule)["scored"] == len(traces)
     assert all(b.finished_at for b in ScoringBatch.objects.all())
     assert rules.retry_failed(rule=rule) == 0
+
+
+def test_the_minute_sweep_resumes_a_stalled_fan_out_and_wakes_a_lost_sweeper(monkeypatch):
+    from scoring import tasks
+
+    for _ in range(3):
+        agent_trace()
+    monkeypatch.setattr(Conf, "SYNC", False)  # the fan-out task is lost: nobody runs it
+    batch = rules.start_filtered_batch(filter={}, scorer_ids=["test-answer-length"])
+    get_broker().purge_queue()
+    assert tasks.requeue_stale_scores()["fanouts_resumed"] == 0  # not stalled yet
+    ScoringBatch.objects.filter(pk=batch.pk).update(fanout={"limit": 10, "considered": 0})
+    monkeypatch.setattr(Conf, "SYNC", True)
+    assert tasks.requeue_stale_scores()["fanouts_resumed"] == 1
+    batch.refresh_from_db()
+    assert (batch.fanning_out, batch.score_count, batch.finished_at is not None) == (
+        False,
+        3,
+        True,
+    )
+
+    a_rule()
+    monkeypatch.setattr(Conf, "SYNC", False)  # the sweeper's wake-up is lost
+    trace = agent_trace()
+    get_broker().purge_queue()
+    rules.LiveSweeper.objects.update(woken_at=timezone.now() - timedelta(minutes=1))
+    monkeypatch.setattr(Conf, "SYNC", True)
+    assert tasks.requeue_stale_scores()["sweeper_woken"] == 1
+    assert Score.objects.get(trace=trace, rule__isnull=False).status == "succeeded"

@@ -44,7 +44,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_q.tasks import async_task
@@ -323,7 +323,7 @@ def _check_scorers(scorer_ids: Any) -> list[str]:
         try:
             registry.get(scorer_id)
         except (registry.UnknownScorer, TypeError):
-            raise RuleError(f"No scorer with id {scorer_id!r}.") from None
+            raise RuleError(f"No scorer with id {scorer_id!r}.", status_code=404) from None
         ids.setdefault(scorer_id, None)
     return list(ids)
 
@@ -390,7 +390,7 @@ def create_rule(
     *,
     name: str,
     scorer_ids: list[str],
-    filter: dict,  # noqa: A002 - the rule's field name
+    filter: dict | None = None,  # noqa: A002 - the rule's field name
     target: str = TRACE_TARGET,
     sample_rate: float = 1.0,
     live: bool = True,
@@ -629,6 +629,18 @@ def _consider(
                 inapplicable += Score.objects.filter(
                     batch=batch, scorer_id=scorer.id, trace_id__in=ok_ids
                 ).update(status=ScoreStatus.SKIPPED, reason=reason, finished_at=now)
+    # One read of the new Scores: what to queue, and each trace's first Score for its outcome.
+    score_ids: list[int] = []
+    first_score: dict[str, int] = {}
+    if ok_ids:
+        for pk, trace_id, status in (
+            Score.objects.filter(batch=batch, trace_id__in=ok_ids)
+            .order_by("pk")
+            .values_list("pk", "trace_id", "status")
+        ):
+            first_score.setdefault(trace_id, pk)
+            if status == ScoreStatus.PENDING:
+                score_ids.append(pk)
     if rule is not None:
         outcomes = []
         for trace_id in trace_ids:
@@ -646,27 +658,12 @@ def _consider(
                     outcome=kind,
                     reason=reason,
                     batch=batch if kind == RuleOutcomeKind.PENDING else None,
+                    score_id=first_score.get(trace_id),
                 )
             )
         RuleOutcome.objects.bulk_create(outcomes, batch_size=1000, ignore_conflicts=True)
-        if ok_ids:
-            first = Score.objects.filter(
-                batch_id=OuterRef("batch_id"), trace_id=OuterRef("trace_id")
-            ).order_by("pk")
-            RuleOutcome.objects.filter(batch=batch, score__isnull=True).update(
-                score=Subquery(first.values("pk")[:1])
-            )
-            if inapplicable:
-                settle_outcomes(batch_id=batch.pk, trace_ids=ok_ids)
-    score_ids = (
-        list(
-            Score.objects.filter(
-                batch=batch, trace_id__in=ok_ids, status=ScoreStatus.PENDING
-            ).values_list("pk", flat=True)
-        )
-        if ok_ids
-        else []
-    )
+        if inapplicable:
+            settle_outcomes(batch_id=batch.pk, trace_ids=ok_ids)
     return {
         "considered": len(trace_ids),
         "traces": len(ok_ids),
@@ -1081,6 +1078,7 @@ def start_filtered_batch(
 
 
 def _save_fanout(batch: ScoringBatch, state: dict) -> None:
+    state["at"] = timezone.now().isoformat()
     batch.fanout = state
     ScoringBatch.objects.filter(pk=batch.pk).update(fanout=state)
 
@@ -1141,6 +1139,7 @@ def fan_out_chunk(batch_id) -> bool:
         state["considered"] += len(rows)
         if rows:
             state["cursor"] = [rows[-1][0].isoformat(), rows[-1][1]]
+        state["at"] = timezone.now().isoformat()  # the fan-out is alive
         more = len(rows) == take and state["considered"] < state["limit"]
         ScoringBatch.objects.filter(pk=batch.pk).update(
             trace_count=F("trace_count") + counts["traces"],
@@ -1165,6 +1164,26 @@ def fan_out_batch(batch_id, *, seconds: float = FANOUT_TASK_SECONDS) -> str:
             async_task(FANOUT_TASK, str(batch_id), group=str(batch_id), save=False)
             return f"{chunks} chunks; handed over"
     return f"{chunks + 1} chunks; done"
+
+
+def resume_stalled_fanouts() -> int:
+    """The safety net (every minute): queue again the fan-out of a batch whose fan-out
+    made no progress for longer than a task may run (its task was lost or killed). A
+    second task on a live fan-out is harmless: chunks lock the batch and read its cursor."""
+    stalled_before = timezone.now() - timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
+    resumed = 0
+    for batch_id, state in ScoringBatch.objects.filter(fanning_out=True).values_list(
+        "pk", "fanout"
+    ):
+        at = parse_datetime((state or {}).get("at") or "")
+        if at is None or at < stalled_before:
+            try:
+                async_task(FANOUT_TASK, str(batch_id), group=str(batch_id), save=False)
+            except services.BROKER_ERRORS as error:
+                log.warning("Could not resume the fan-out of batch %s: %s", batch_id, error)
+                break
+            resumed += 1
+    return resumed
 
 
 # ---------------------------------------------------------------------------

@@ -589,8 +589,9 @@ def enqueue_scores(*, batch_id, score_ids: list[int] | None = None) -> int:
     pending = Score.objects.filter(status=ScoreStatus.PENDING)
     pending = pending.filter(pk__in=score_ids) if score_ids else pending.filter(batch_id=batch_id)
     ids = list(pending.values_list("pk", flat=True))
+    broker = get_broker()  # one connection for all the tasks, not one each
     for score_id in ids:
-        async_task(SCORE_TASK, score_id, group=str(batch_id), save=False)
+        async_task(SCORE_TASK, score_id, group=str(batch_id), save=False, broker=broker)
     return len(ids)
 
 

@@ -121,12 +121,13 @@ def enqueue_batch(batch_id: str) -> int:
 
 
 def requeue_stale_scores() -> dict[str, int]:
-    """Scheduled every minute (migration scoring 0003): recover lost work, and wake the
-    live sweeper when finished traces wait for it."""
+    """Scheduled every minute (migration scoring 0003): recover lost work, wake the live
+    sweeper when finished traces wait for it, and resume stalled fan-outs."""
     from scoring import rules
 
     result = services.requeue_stale_scores()
     result["sweeper_woken"] = int(rules.wake_sweeper_if_due())
+    result["fanouts_resumed"] = rules.resume_stalled_fanouts()
     return result
 
 

@@ -18,7 +18,7 @@ from django_q.conf import Conf
 from observability.services import ingest_spans
 from scoring import rules, services
 from scoring.choices import RuleOutcomeKind, ScoreSource, ScoreStatus
-from scoring.models import LiveCandidate, RuleOutcome, Score, ScoringBatch
+from scoring.models import LiveCandidate, RuleOutcome, Score, ScoringBatch, ScoringRule
 from scoring.tests import worker_scorers
 from tests.factories import agent_trace, new_trace_id, span
 
@@ -144,20 +144,21 @@ def test_editing_scorers_or_filter_makes_a_new_version_and_scores_keep_theirs():
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    "kwargs, message, status",
     [
-        ({"scorer_ids": ["no-such-scorer"]}, "No scorer with id 'no-such-scorer'"),
-        ({"scorer_ids": []}, "non-empty list"),
-        ({"sample_rate": 1.5}, "from 0 to 1"),
-        ({"target": "robot"}, "target must be 'trace' or a span type"),
-        ({"name": "  "}, "name must be non-empty"),
-        ({"max_cost_usd": -1}, "maxCostUsd"),
+        ({"scorer_ids": ["no-such-scorer"]}, "No scorer with id 'no-such-scorer'", 404),
+        ({"scorer_ids": []}, "non-empty list", 400),
+        ({"sample_rate": 1.5}, "from 0 to 1", 400),
+        ({"target": "robot"}, "target must be 'trace' or a span type", 400),
+        ({"name": "  "}, "name must be non-empty", 400),
+        ({"max_cost_usd": -1}, "maxCostUsd", 400),
     ],
 )
-def test_a_rule_that_cannot_be_made_says_why(kwargs, message):
+def test_a_rule_that_cannot_be_made_says_why(kwargs, message, status):
     with pytest.raises(rules.RuleError, match=message) as error:
         a_rule(**kwargs)
-    assert error.value.status_code == 400
+    assert error.value.status_code == status
+    assert not ScoringRule.objects.exists()
 
 
 # --- live scoring ------------------------------------------------------------------
@@ -377,3 +378,32 @@ def test_retry_requeues_exactly_the_failed_scores_once_the_scorer_is_fixed(tmp_p
     assert rules.rule_stats(rule)["scored"] == len(traces)
     assert all(b.finished_at for b in ScoringBatch.objects.all())
     assert rules.retry_failed(rule=rule) == 0
+
+
+def test_the_minute_sweep_resumes_a_stalled_fan_out_and_wakes_a_lost_sweeper(monkeypatch):
+    from scoring import tasks
+
+    for _ in range(3):
+        agent_trace()
+    monkeypatch.setattr(Conf, "SYNC", False)  # the fan-out task is lost: nobody runs it
+    batch = rules.start_filtered_batch(filter={}, scorer_ids=["test-answer-length"])
+    get_broker().purge_queue()
+    assert tasks.requeue_stale_scores()["fanouts_resumed"] == 0  # not stalled yet
+    ScoringBatch.objects.filter(pk=batch.pk).update(fanout={"limit": 10, "considered": 0})
+    monkeypatch.setattr(Conf, "SYNC", True)
+    assert tasks.requeue_stale_scores()["fanouts_resumed"] == 1
+    batch.refresh_from_db()
+    assert (batch.fanning_out, batch.score_count, batch.finished_at is not None) == (
+        False,
+        3,
+        True,
+    )
+
+    a_rule()
+    monkeypatch.setattr(Conf, "SYNC", False)  # the sweeper's wake-up is lost
+    trace = agent_trace()
+    get_broker().purge_queue()
+    rules.LiveSweeper.objects.update(woken_at=timezone.now() - timedelta(minutes=1))
+    monkeypatch.setattr(Conf, "SYNC", True)
+    assert tasks.requeue_stale_scores()["sweeper_woken"] == 1
+    assert Score.objects.get(trace=trace, rule__isnull=False).status == "succeeded"

@@ -531,3 +531,19 @@ def test_a_new_rule_form_with_an_unusable_filter_says_so(alice_client):
     response = alice_client.get("/rules/new/?type=bogus")
     assert response.status_code == 200
     assert "could not be used" in response.content.decode()
+
+
+@pytest.mark.parametrize("size", [1, 30])
+def test_the_rule_page_costs_a_fixed_number_of_queries(
+    alice_client, django_assert_num_queries, size
+):
+    rule = make_rule()
+    for _ in range(size):
+        trace = agent_trace()
+        score = add_score(trace, rule=rule, rule_version=1)
+        outcome(rule, trace, "scored", score=score)
+    # session, user, the rule, its outcome counts, its failed Scores, the audit's count and
+    # page (with traces and scores), its last runs
+    with django_assert_num_queries(8):
+        html = alice_client.get(f"/rules/{rule.pk}/").content.decode()
+    assert html.count('class="audit-row"') == size

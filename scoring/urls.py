@@ -12,6 +12,7 @@ urlpatterns = [
     path("batches/<uuid:batch_id>/", views_rules.batch_detail, name="batch-detail"),
     path("batches/<uuid:batch_id>/retry/", views_rules.batch_retry, name="batch-retry"),
     path("batches/matching/", views_rules.matching_batch, name="matching-batch"),
+    path("batches/matching/count/", views_rules.matching_count, name="matching-count"),
     path("rules/", views_rules.rule_list, name="rule-list"),
     path("rules/new/", views_rules.rule_new, name="rule-new"),
     path("rules/<int:pk>/", views_rules.rule_detail, name="rule-detail"),

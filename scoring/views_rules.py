@@ -221,12 +221,7 @@ def matching_batch(request: HttpRequest) -> HttpResponse:
     try:
         rule_filter = rules.filter_from_params(params)
         after, before = started_range(params)
-        traces = rules.matching_traces(rule_filter)
-        if after:
-            traces = traces.filter(started_at__gte=after)
-        if before:
-            traces = traces.filter(started_at__lt=before)
-        context["count"] = traces.count()
+        context["count"] = filtered_traces(params).count()
     except rules.RuleError as error:
         context["filter_error"] = str(error)
         return render(request, template, context, status=400)
@@ -257,6 +252,31 @@ def matching_batch(request: HttpRequest) -> HttpResponse:
             return redirect(url)
     context["form"] = form
     return render(request, template, context, status=400)
+
+
+@require_GET
+def matching_count(request: HttpRequest) -> HttpResponse:
+    """How many traces the trace list's filter matches, as text (the "Select all N" label).
+
+    One COUNT; a filter that cannot be used answers an empty label (the dialog
+    behind the link says what is wrong).
+    """
+    try:
+        count = filtered_traces(request.GET).count()
+    except rules.RuleError:
+        return HttpResponse("", content_type="text/plain")
+    return HttpResponse(f"{count:,}", content_type="text/plain")
+
+
+def filtered_traces(params):
+    """The traces "Select all matching" selects: the rule filter and the list's time range."""
+    after, before = started_range(params)
+    traces = rules.matching_traces(rules.filter_from_params(params))
+    if after:
+        traces = traces.filter(started_at__gte=after)
+    if before:
+        traces = traces.filter(started_at__lt=before)
+    return traces
 
 
 # The trace list's filter parameters that "Select all matching" carries along.

@@ -369,7 +369,21 @@ def test_the_trace_list_offers_select_all_matching_with_its_filter(alice_client)
     agent_trace(name="support-1")
     html = alice_client.get("/traces/?name=support&cursor=").content.decode()
     assert 'id="select-matching" href="/batches/matching/?name=support"' in html
-    assert "Select all traces matching this filter" in html
+    assert 'hx-get="/batches/matching/count/?name=support" hx-trigger="load"' in html
+    assert "traces matching this filter</a>" in html
+
+
+def test_the_matching_count_is_one_count_query(alice_client, django_assert_num_queries):
+    for i in range(3):
+        agent_trace(name=f"support-{i}")
+    agent_trace(name="research")
+    # session, user, the count
+    with django_assert_num_queries(3):
+        response = alice_client.get("/batches/matching/count/?name=support&cursor=x")
+    assert response.content.decode() == "3"
+    assert alice_client.get("/batches/matching/count/").content.decode() == "4"
+    broken = alice_client.get("/batches/matching/count/?type=bogus")
+    assert broken.status_code == 200 and broken.content.decode() == ""
 
 
 def test_select_all_matching_shows_the_count_and_save_as_rule(

@@ -40,6 +40,9 @@ def test_a_user_saves_a_filter_as_a_rule_runs_it_and_reads_its_counts(
     page.fill("#id_name", "support")
     expect(page).to_have_url(re.compile(r"name=support"))
     expect(page.locator("tr[data-trace-id]")).to_have_count(12)
+    expect(page.locator("#select-matching")).to_have_text(
+        "Select all 12 traces matching this filter"
+    )
     page.click("#select-matching")
     dialog = page.locator("#score-modal")
     expect(dialog).to_be_visible()
@@ -97,6 +100,7 @@ def test_a_user_scores_every_trace_a_filter_matches_from_the_list(
     agent_trace(name="research-agent")
     page.goto(f"{live_server.url}/traces/?name=checkout")
     expect(page.locator("tr[data-trace-id]")).to_have_count(5)
+    expect(page.locator("#matching-count")).to_have_text("5")
     page.click("#select-matching")
     dialog = page.locator("#score-modal")
     expect(dialog.get_by_text("All 5 matching traces selected")).to_be_visible()

@@ -140,3 +140,36 @@ def test_a_user_pauses_edits_and_deletes_a_rule(logged_in_page, live_server, art
     page.get_by_role("link", name="Delete").click()
     page.click("#confirm-delete")
     expect(page.get_by_text("No rules yet.")).to_be_visible()
+
+
+def test_a_live_rule_scores_a_new_trace_on_its_own_and_the_trace_page_says_so(
+    logged_in_page,
+    live_server,
+    artifacts,
+    qcluster_worker,  # noqa: F811
+):
+    page = logged_in_page
+    page.goto(f"{live_server.url}/rules/new/?name=live-support")
+    page.fill("input[name=name]", "Live support")
+    page.check("input[name=scorer_ids][value=completeness]")
+    page.click("#save-rule")
+    expect(page.locator(".rule-state")).to_have_text("Active, live")
+
+    # A new trace arrives (through ingest, as an exporter's would); nobody clicks anything.
+    trace = agent_trace(name="live-support-1")
+    agent_trace(name="research-agent")
+    for _ in range(60):
+        page.reload()
+        if page.locator("li[data-outcome='scored'] strong").inner_text() == "1":
+            break
+        page.wait_for_timeout(500)
+    expect(page.locator("li[data-outcome='scored'] strong")).to_have_text("1")
+    expect(page.locator("li[data-outcome='considered'] strong")).to_have_text("1")
+    page.screenshot(path=str(artifacts / "rules-8-live.png"), full_page=True)
+
+    page.locator("tr.audit-row a.trace-link").click()
+    expect(page).to_have_url(re.compile(trace.trace_id))
+    outcome = page.locator(".rule-outcomes li[data-outcome='scored']")
+    expect(outcome).to_contain_text("Rule Live support: scored")
+    outcome.locator("a.rule-score-link").click()
+    expect(page).to_have_url(re.compile(r"#score-\d+$"))

@@ -33,6 +33,7 @@ import importlib.util
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -98,9 +99,11 @@ LATENCY = """
 SELECT count(*),
        percentile_cont(0.5) WITHIN GROUP (ORDER BY lag),
        percentile_cont(0.95) WITHIN GROUP (ORDER BY lag),
-       count(*) FILTER (WHERE early)
+       count(*) FILTER (WHERE early),
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY made)
 FROM (
 SELECT extract(epoch FROM s.finished_at - r.received_at) AS lag,
+       extract(epoch FROM s.created_at - r.received_at) AS made,
        s.created_at < r.received_at AS early
 FROM scoring_score s
 JOIN observability_trace t ON t.trace_id = s.trace_id
@@ -112,12 +115,12 @@ WHERE s.rule_id IS NOT NULL AND s.status <> 'pending' AND s.trace_id = ANY(%s)
 
 def latency(scratch_url: str, trace_ids: list[str]) -> str:
     with psycopg.connect(scratch_url) as conn:
-        n, p50, p95, early = conn.execute(LATENCY, [trace_ids]).fetchone()
+        n, p50, p95, early, made = conn.execute(LATENCY, [trace_ids]).fetchone()
     if not n:
         return "no rule scores"
     return (
-        f"median {p50:.2f} s, p95 {p95:.2f} s over {n} rule scores "
-        f"({early} made before the root arrived)"
+        f"median {p50:.2f} s, p95 {p95:.2f} s over {n} rule scores; p95 root -> Score "
+        f"created {made:.2f} s ({early} made before the root arrived)"
     )
 
 
@@ -273,6 +276,16 @@ def main() -> int:
         with_args[with_args.index("--seed") + 1] = str(args.seed + 1)
         ruled, stored_with = send_load(args, with_args, scratch_url)
         with_rate = stored_with / ruled["elapsed_s"]
+        # The same again with the queue workers stopped: what the ingest listener alone
+        # costs, without the scoring's CPU on the same cores.
+        os.killpg(worker.pid, signal.SIGSTOP)
+        try:
+            quiet_args = [*load_args]
+            quiet_args[quiet_args.index("--seed") + 1] = str(args.seed + 3)
+            quiet, stored_quiet = send_load(args, quiet_args, scratch_url)
+        finally:
+            os.killpg(worker.pid, signal.SIGCONT)
+        quiet_rate = stored_quiet / quiet["elapsed_s"]
         tool = load_tool_module(args.load_tool)
         burst_ids = tool.build_requests(tool.parse_args(with_args))[1]
         drained = wait_drained(scratch_url, args.drain_timeout)
@@ -296,6 +309,8 @@ def main() -> int:
                 f"  ingest, {args.rules} live rules:       {with_rate:,.0f} spans/s "
                 f"({ruled['elapsed_s']} s, {ruled['http_errors']} http errors)",
                 f"  with rules / without:       {with_rate / none_rate:.0%}",
+                f"  ingest, {args.rules} live rules, queue workers stopped: {quiet_rate:,.0f} "
+                f"spans/s ({quiet['elapsed_s']} s): {quiet_rate / none_rate:.0%} of no rule",
                 f"  burst scored in:            {drained:.1f} s after the last export "
                 f"(scores by status: {dict(scores)})",
                 f"  root arrival -> score, burst ({args.traces} traces): "

@@ -16,7 +16,7 @@ from django_q.brokers import get_broker
 from django_q.conf import Conf
 
 from observability.services import ingest_spans
-from scoring import rules, services
+from scoring import rules, services, tasks
 from scoring.choices import RuleOutcomeKind, ScoreSource, ScoreStatus
 from scoring.models import LiveCandidate, RuleOutcome, Score, ScoringBatch, ScoringRule
 from scoring.tests import worker_scorers
@@ -360,7 +360,7 @@ def test_a_filter_wide_batch_honours_its_sample_rate_and_limit():
     assert not RuleOutcome.objects.exists()
 
 
-def test_retry_requeues_exactly_the_failed_scores_once_the_scorer_is_fixed(tmp_path):
+def test_retry_requeues_exactly_the_failed_scores_once_the_scorer_is_fixed(tmp_path, monkeypatch):
     flag = tmp_path / "broken"
     flag.write_text("broken")
     rule = a_rule(scorer_ids=["test-broken-until-fixed"])
@@ -369,7 +369,17 @@ def test_retry_requeues_exactly_the_failed_scores_once_the_scorer_is_fixed(tmp_p
     assert len(failed) == 3
     assert rules.rule_stats(rule)["failed"] == 3
     flag.unlink()  # the scorer is fixed
+    monkeypatch.setattr(Conf, "SYNC", False)  # the retried tasks wait in the broker
     assert rules.retry_failed(rule=rule) == 3
+    assert get_broker().queue_size() == 3
+    waiting = list(Score.objects.order_by("pk"))
+    assert {(s.status, s.error, s.finished_at, s.attempts) for s in waiting} == {
+        ("pending", "", None, 1)
+    }
+    assert rules.rule_stats(rule)["pending"] == 3
+    assert not ScoringBatch.objects.filter(finished_at__isnull=False).exists()
+    for score in waiting:  # what the worker runs
+        tasks.score_trace(score.pk)
     retried = list(Score.objects.order_by("pk"))
     assert [s.pk for s in retried] == [s.pk for s in failed]  # the same rows
     assert {(s.status, s.score, s.error, s.attempts) for s in retried} == {
@@ -381,8 +391,6 @@ def test_retry_requeues_exactly_the_failed_scores_once_the_scorer_is_fixed(tmp_p
 
 
 def test_the_minute_sweep_resumes_a_stalled_fan_out_and_wakes_a_lost_sweeper(monkeypatch):
-    from scoring import tasks
-
     for _ in range(3):
         agent_trace()
     monkeypatch.setattr(Conf, "SYNC", False)  # the fan-out task is lost: nobody runs it

@@ -12,6 +12,15 @@ single-connection reference for what one writer can do.
 
     .venv/bin/python bench/ingest.py                       # 2,000 traces, 3 workers
     .venv/bin/python bench/ingest.py --traces 4000 --workers 4 --concurrency 6
+    .venv/bin/python bench/ingest.py --rules 5             # ingest with and without live rules
+
+With ``--rules N`` the run also starts a ``qcluster`` (``--queue-workers``; Redis
+when REDIS_URL is set), sends the traces once with no scoring rule and once more
+(new trace ids) with N active live rules (code scorers, matching every trace),
+and prints both ingest rates and their ratio. Then it sends ``--paced-traces``
+more traces a few at a time (one export every ``--paced-interval`` seconds) and
+prints the median and p95 from a root span's arrival to its rule Scores being
+finished (visible), for those and, once the queue drained, for the burst.
 
 PostgreSQL is reached with --database-url (default: the server on 127.0.0.1 as
 postgres); the scratch database is dropped at the end unless --keep.
@@ -24,6 +33,7 @@ import importlib.util
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -51,7 +61,94 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--load-tool", type=Path, default=DEFAULT_LOAD_TOOL)
     p.add_argument("--keep", action="store_true", help="keep the scratch database")
+    p.add_argument("--rules", type=int, default=0, help="also measure with N live rules")
+    p.add_argument("--queue-workers", type=int, default=2, help="qcluster workers (--rules)")
+    p.add_argument("--paced-traces", type=int, default=40)
+    p.add_argument("--paced-interval", type=float, default=0.5)
+    p.add_argument("--drain-timeout", type=float, default=600)
     return p.parse_args()
+
+
+RULE_SCORERS = ["latency", "error-free", "completeness", "tone-consistency", "json-validity"]
+
+
+def create_rules(manage: list[str], env: dict, count: int) -> None:
+    """N active live rules on every trace, each with one code scorer."""
+    code = (
+        "from scoring import rules\n"
+        f"for i, scorer in enumerate({RULE_SCORERS!r} * 4):\n"
+        f"    if i < {count}:\n"
+        "        rules.create_rule(name=f'bench {i} {scorer}', scorer_ids=[scorer], filter={})\n"
+    )
+    subprocess.run([*manage, "shell", "-c", code], env=env, check=True)
+
+
+def send_load(args, load_args: list[str], scratch_url: str) -> tuple[dict, int]:
+    """Run the load generator; (its summary, spans stored meanwhile)."""
+    with psycopg.connect(scratch_url) as conn:
+        before = conn.execute("SELECT count(*) FROM observability_span").fetchone()[0]
+    load = subprocess.run([PYTHON, str(args.load_tool), *load_args], capture_output=True, text=True)
+    sys.stderr.write(load.stderr)
+    summary = json.loads(load.stdout.strip().splitlines()[-1])
+    with psycopg.connect(scratch_url) as conn:
+        after = conn.execute("SELECT count(*) FROM observability_span").fetchone()[0]
+    return summary, after - before
+
+
+LATENCY = """
+SELECT count(*),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY lag),
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY lag),
+       count(*) FILTER (WHERE early),
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY made)
+FROM (
+SELECT extract(epoch FROM s.finished_at - r.received_at) AS lag,
+       extract(epoch FROM s.created_at - r.received_at) AS made,
+       s.created_at < r.received_at AS early
+FROM scoring_score s
+JOIN observability_trace t ON t.trace_id = s.trace_id
+JOIN observability_span r ON r.trace_id = t.trace_id AND r.span_id = t.root_span_id
+WHERE s.rule_id IS NOT NULL AND s.status <> 'pending' AND s.trace_id = ANY(%s)
+) AS scored
+"""
+
+
+def latency(scratch_url: str, trace_ids: list[str]) -> str:
+    with psycopg.connect(scratch_url) as conn:
+        n, p50, p95, early, made = conn.execute(LATENCY, [trace_ids]).fetchone()
+    if not n:
+        return "no rule scores"
+    return (
+        f"median {p50:.2f} s, p95 {p95:.2f} s over {n} rule scores; p95 root -> Score "
+        f"created {made:.2f} s ({early} made before the root arrived)"
+    )
+
+
+def wait_drained(scratch_url: str, timeout: float) -> float:
+    """Seconds until no Score is pending (or the timeout)."""
+    t0 = time.monotonic()
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        while time.monotonic() - t0 < timeout:
+            pending = conn.execute(
+                "SELECT count(*) FROM scoring_score WHERE status = 'pending'"
+            ).fetchone()[0]
+            waiting = conn.execute("SELECT count(*) FROM scoring_livecandidate").fetchone()[0]
+            if not pending and not waiting:
+                break
+            time.sleep(1)
+    return time.monotonic() - t0
+
+
+def send_paced(tool, load_args: list[str], interval: float) -> list[str]:
+    """Send the bodies one at a time, ``interval`` seconds apart; the trace ids sent."""
+    parsed = tool.parse_args(load_args)
+    bodies, trace_ids = tool.build_requests(parsed)
+    sender = tool.Sender(parsed)
+    for body in bodies:
+        started = time.monotonic()
+        sender.post(body)
+        time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    return trace_ids
 
 
 def free_port() -> int:
@@ -165,8 +262,64 @@ def main() -> int:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
         "PYTHONWARNINGS": "ignore::UserWarning",
+        "TRACESCORE_QUEUE_NAME": scratch,
     }
-    server = None
+    server = worker = None
+
+    def measure_rules(args, load_args, manage, env, scratch_url, summary) -> str:
+        """With no rule (the run above), then with N live rules; the report to print."""
+        nonlocal worker
+        none_rate = summary["spans_total"] / summary["elapsed_s"]
+        create_rules(manage, env, args.rules)
+        time.sleep(2)  # the web processes re-read "any live rule?" at most every second
+        with_args = [*load_args]
+        with_args[with_args.index("--seed") + 1] = str(args.seed + 1)
+        ruled, stored_with = send_load(args, with_args, scratch_url)
+        with_rate = stored_with / ruled["elapsed_s"]
+        # The same again with the queue workers stopped: what the ingest listener alone
+        # costs, without the scoring's CPU on the same cores.
+        os.killpg(worker.pid, signal.SIGSTOP)
+        try:
+            quiet_args = [*load_args]
+            quiet_args[quiet_args.index("--seed") + 1] = str(args.seed + 3)
+            quiet, stored_quiet = send_load(args, quiet_args, scratch_url)
+        finally:
+            os.killpg(worker.pid, signal.SIGCONT)
+        quiet_rate = stored_quiet / quiet["elapsed_s"]
+        tool = load_tool_module(args.load_tool)
+        burst_ids = tool.build_requests(tool.parse_args(with_args))[1]
+        drained = wait_drained(scratch_url, args.drain_timeout)
+        paced_args = [*load_args]
+        paced_args[paced_args.index("--seed") + 1] = str(args.seed + 2)
+        paced_args[paced_args.index("--traces") + 1] = str(args.paced_traces)
+        paced_args[paced_args.index("--spans-per-request") + 1] = "5"
+        paced_args[paced_args.index("--base-time") + 1] = str(time.time())
+        paced_ids = send_paced(tool, paced_args, args.paced_interval)
+        wait_drained(scratch_url, args.drain_timeout)
+        with psycopg.connect(scratch_url) as conn:
+            scores = conn.execute(
+                "SELECT status, count(*) FROM scoring_score GROUP BY status ORDER BY status"
+            ).fetchall()
+        return "\n".join(
+            [
+                f"with {args.rules} live rules ({', '.join(RULE_SCORERS[: args.rules])}), "
+                f"{args.queue_workers} queue workers:",
+                f"  ingest, no rule:            {none_rate:,.0f} spans/s "
+                f"({summary['elapsed_s']} s)",
+                f"  ingest, {args.rules} live rules:       {with_rate:,.0f} spans/s "
+                f"({ruled['elapsed_s']} s, {ruled['http_errors']} http errors)",
+                f"  with rules / without:       {with_rate / none_rate:.0%}",
+                f"  ingest, {args.rules} live rules, queue workers stopped: {quiet_rate:,.0f} "
+                f"spans/s ({quiet['elapsed_s']} s): {quiet_rate / none_rate:.0%} of no rule",
+                f"  burst scored in:            {drained:.1f} s after the last export "
+                f"(scores by status: {dict(scores)})",
+                f"  root arrival -> score, burst ({args.traces} traces): "
+                + latency(scratch_url, burst_ids),
+                f"  root arrival -> score, paced ({args.paced_traces} traces, one export of "
+                f"5 spans every {args.paced_interval:g} s): " + latency(scratch_url, paced_ids),
+            ]
+        )
+
     try:
         manage = [PYTHON, str(REPO / "manage.py")]
         subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], env=env, check=True)
@@ -194,6 +347,18 @@ def main() -> int:
             env=env,
         )
         wait_until_up(f"http://127.0.0.1:{port}/healthz")
+        if args.rules:
+            worker = subprocess.Popen(
+                [*manage, "qcluster"],
+                cwd=REPO,
+                env={
+                    **env,
+                    "TRACESCORE_WORKERS": str(args.queue_workers),
+                },
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
         base_time = time.time()
         load_args = [
@@ -261,8 +426,13 @@ def main() -> int:
         )
         print(f"COPY only, one connection:   {copy_only:,.0f} spans/s")
         print(f"ingest / one-connection decode + COPY: {ingest_rate / reference:.0%}")
+        if args.rules:
+            print(measure_rules(args, load_args, manage, env, scratch_url, summary), flush=True)
         return 0 if stored == summary["spans_total"] and not wrong else 1
     finally:
+        if worker is not None:
+            os.killpg(worker.pid, 9)
+            worker.wait(timeout=30)
         if server is not None:
             server.terminate()
             server.wait(timeout=30)

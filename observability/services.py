@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from observability import ingest_pg
 from observability.choices import SpanStatus, SpanType
+from observability.extensions import notify_ingest
 from observability.models import IngestKey, LogRecord, Span, Trace
 from observability.records import (
     SPAN_COLUMNS,
@@ -88,6 +89,8 @@ def ingest_spans(records: Iterable[SpanRecord]) -> IngestResult:
         ingest_pg.store_spans([unique[key] for key in sorted(unique)], trace_ids)
     else:
         _store_spans_orm(unique, trace_ids)
+    # Other apps (live scoring) learn which traces got spans once they are committed.
+    transaction.on_commit(lambda: notify_ingest(trace_ids))
     return IngestResult(accepted_spans=len(unique), trace_ids=trace_ids)
 
 

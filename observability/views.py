@@ -1,4 +1,9 @@
-"""Trace pages: the list with filters and selection, and one trace with its spans and scores."""
+"""Trace pages: the list with filters and selection, and one trace with its spans and scores.
+
+Scores, scorers and rules belong to ``scoring``, which this app never imports:
+the templates load ``scoring_tags`` for them (see observability/extensions.py
+for the other hooks).
+"""
 
 from __future__ import annotations
 
@@ -19,23 +24,8 @@ from observability.spantree import (
     read_tree,
     stray_holder,
 )
-from scoring.models import Score
-from scoring.scorers import registry
 
 PAGE_SIZE = 50
-
-
-def latest_scores(trace_ids: list[str]) -> dict[str, list[Score]]:
-    """The newest score of each scorer for each trace, in one query."""
-    latest: dict[str, dict[str, Score]] = {}
-    scores = (
-        Score.objects.filter(trace_id__in=trace_ids)
-        .only("trace_id", "scorer_id", "scorer_name", "score", "status", "reason", "error")
-        .order_by("trace_id", "scorer_id", "-created_at", "-id")
-    )
-    for score in scores:
-        latest.setdefault(score.trace_id, {}).setdefault(score.scorer_id, score)
-    return {trace_id: list(by_scorer.values()) for trace_id, by_scorer in latest.items()}
 
 
 @require_GET
@@ -50,16 +40,12 @@ def trace_list(request: HttpRequest) -> HttpResponse:
         page = page_of(filterset.qs, cursor, PAGE_SIZE)
     else:
         page = page_of(Trace.objects.none(), None, PAGE_SIZE)
-    scores = latest_scores([t.trace_id for t in page.items])
-    for trace in page.items:
-        trace.latest_scores = scores.get(trace.trace_id, [])
     context = {
         "filterset": filterset,
         "page": page,
         "traces": page.items,
         "next_cursor": page.next.encode() if page.next else "",
         "previous_cursor": page.previous.encode() if page.previous else "",
-        "scorers": registry.all(),
     }
     template = "observability/trace_list.html"
     if request.htmx and not request.htmx.boosted:
@@ -103,17 +89,6 @@ def waterfall(placed: list[tuple[SpanLine, int]], trace: Trace) -> list[SpanRow]
         offset = min(max(offset, 0.0), 100.0)
         rows.append(SpanRow(span, depth, offset, max(min(width, 100.0 - offset), 0.4)))
     return rows
-
-
-def scores_context(trace: Trace) -> dict:
-    """The trace's scores, newest first, and whether any is still being worked on."""
-    scores = list(trace.scores.newest_first())
-    for score in scores:
-        try:
-            score.higher_is_better = registry.get(score.scorer_id).higher_is_better
-        except registry.UnknownScorer:
-            score.higher_is_better = True
-    return {"scores": scores, "scores_pending": any(s.status == "pending" for s in scores)}
 
 
 def span_logs(trace: Trace, selected: Span | None, holder: str | None) -> list[LogRecord]:
@@ -179,7 +154,7 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     template = "observability/trace_detail.html"
     part = request.GET.get("part")
     if request.htmx and part == "scores":
-        return render(request, template + "#scores", {"trace": trace, **scores_context(trace)})
+        return render(request, template + "#scores", {"trace": trace})
     requested = request.GET.get("span", "")
     if request.htmx and part != "spans" and "span" in request.GET:
         return span_panel(request, trace, requested)
@@ -207,6 +182,5 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
         "selected_id": selected.span_id if selected else "",
         "logs": span_logs(trace, selected, holder),
         **span_page_context(trace, tree, offset),
-        **scores_context(trace),
     }
     return render(request, template, context)

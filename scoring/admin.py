@@ -11,7 +11,8 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from observability.admin import ReadOnlyModelAdmin, _pretty_json
-from scoring.models import Score, ScoringBatch
+from scoring import rules
+from scoring.models import RuleOutcome, Score, ScoringBatch, ScoringRule, ScoringRuleVersion
 
 
 @admin.register(Score)
@@ -25,9 +26,10 @@ class ScoreAdmin(ReadOnlyModelAdmin):
         "status",
         "reason_excerpt",
         "source",
+        "rule",
         "created_at",
     )
-    list_filter = ("scorer_id", "status", "span_type", "source", "created_at")
+    list_filter = ("scorer_id", "status", "span_type", "source", "rule", "created_at")
     search_fields = ("trace__trace_id", "span_id", "scorer_id")
     date_hierarchy = "created_at"
     list_select_related = ("trace",)
@@ -45,6 +47,8 @@ class ScoreAdmin(ReadOnlyModelAdmin):
         "error",
         "source",
         "batch",
+        "rule",
+        "rule_version",
         "attempts",
         "duration_ms",
         "created_at",
@@ -113,6 +117,12 @@ class ScoringBatchAdmin(ReadOnlyModelAdmin):
         "scores_link",
         "unknown_trace_ids",
         "unknown_targets",
+        "rule",
+        "filter",
+        "sample_rate",
+        "max_cost_usd",
+        "fanning_out",
+        "fanout",
         "created_by",
         "created_at",
         "finished_at",
@@ -135,3 +145,84 @@ class ScoringBatchAdmin(ReadOnlyModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.is_superuser
+
+
+class ScoringRuleVersionInline(admin.TabularInline):
+    model = ScoringRuleVersion
+    fields = ("version", "scorer_ids", "filter", "target", "sample_rate", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ScoringRule)
+class ScoringRuleAdmin(ReadOnlyModelAdmin):
+    """Rules are written through the rules pages and the API (which keep their versions);
+    the admin shows them, their versions and their outcome counts."""
+
+    list_display = ("name", "scorers", "target", "sample_rate", "live", "active", "version")
+    list_filter = ("active", "live", "target")
+    search_fields = ("name",)
+    fields = (
+        "name",
+        "scorer_ids",
+        "filter",
+        "target",
+        "sample_rate",
+        "live",
+        "active",
+        "max_cost_usd",
+        "version",
+        "stats_text",
+        "outcomes_link",
+        "created_by",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+    inlines = [ScoringRuleVersionInline]
+
+    @admin.display(description="scorers")
+    def scorers(self, rule: ScoringRule) -> str:
+        return ", ".join(rule.scorer_ids)
+
+    @admin.display(description="outcomes")
+    def stats_text(self, rule: ScoringRule) -> str:
+        stats = rules.rule_stats(rule)
+        return ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in stats.items())
+
+    @admin.display(description="audit")
+    def outcomes_link(self, rule: ScoringRule) -> str:
+        url = f"{reverse('admin:scoring_ruleoutcome_changelist')}?rule__id__exact={rule.pk}"
+        return format_html('<a href="{}">Outcomes of this rule</a>', url)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser
+
+
+@admin.register(RuleOutcome)
+class RuleOutcomeAdmin(ReadOnlyModelAdmin):
+    list_display = ("rule", "trace_link", "outcome", "reason", "rule_version", "considered_at")
+    list_filter = ("outcome", "rule")
+    search_fields = ("trace__trace_id",)
+    list_select_related = ("rule",)
+    fields = (
+        "rule",
+        "rule_version",
+        "trace_link",
+        "outcome",
+        "reason",
+        "score",
+        "batch",
+        "considered_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="trace", ordering="trace")
+    def trace_link(self, outcome: RuleOutcome) -> str:
+        url = reverse("observability:trace-detail", args=[outcome.trace_id])
+        return format_html('<a href="{}">{}</a>', url, outcome.trace_id)

@@ -4,7 +4,7 @@ import json
 
 from django import forms
 
-from observability.choices import SpanType
+from observability.choices import SpanStatus, SpanType
 from scoring.choices import ScopeType
 from scoring.scorers import registry
 from scoring.services import InvalidBatchError, clean_max_cost
@@ -94,3 +94,189 @@ class BatchForm(forms.Form):
             return 0
         items = value.get("targets", value.get("traceIds"))
         return len(items) if isinstance(items, list) else 0
+
+
+PERCENT = {"min_value": 0, "max_value": 100, "max_digits": 7, "decimal_places": 4}
+TARGETS = [("trace", "The whole trace (its root span)")] + [
+    (value, f"Every span of type {label}") for value, label in SpanType.choices
+]
+
+
+def scorer_choices() -> list[tuple[str, str]]:
+    return [(s.id, s.name) for s in registry.all()]
+
+
+class TraceFilterFields(forms.Form):
+    """The trace list's filter fields, as a rule's filter (``{"name", "type", …}``)."""
+
+    filter_name = forms.CharField(label="Name contains", max_length=512, required=False)
+    filter_type = forms.ChoiceField(
+        label="Type", choices=[("", "Any type"), *SpanType.choices], required=False
+    )
+    filter_status = forms.ChoiceField(
+        label="Status", choices=[("", "Any status"), *SpanStatus.choices], required=False
+    )
+    filter_service = forms.CharField(label="Service", max_length=256, required=False)
+    filter_metadata = forms.CharField(
+        label="Metadata",
+        required=False,
+        max_length=10_000,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "key=value, one per line"}),
+        help_text="key=value, one per line: traces whose metadata has every one of them.",
+    )
+    min_duration_ms = forms.FloatField(label="Min duration (ms)", min_value=0, required=False)
+    max_duration_ms = forms.FloatField(label="Max duration (ms)", min_value=0, required=False)
+
+    FILTER_FIELDS = {
+        "filter_name": "name",
+        "filter_type": "type",
+        "filter_status": "status",
+        "filter_service": "service",
+        "min_duration_ms": "minDurationMs",
+        "max_duration_ms": "maxDurationMs",
+    }
+
+    def clean_filter_metadata(self) -> dict[str, str]:
+        pairs: dict[str, str] = {}
+        for line in self.cleaned_data["filter_metadata"].splitlines():
+            if not line.strip():
+                continue
+            key, sep, value = line.partition("=")
+            if not sep or not key.strip():
+                raise forms.ValidationError(f"Write metadata as key=value, not {line.strip()!r}.")
+            pairs[key.strip()] = value.strip()
+        return pairs
+
+    def clean(self):
+        data = super().clean()
+        low, high = data.get("min_duration_ms"), data.get("max_duration_ms")
+        if low is not None and high is not None and low > high:
+            self.add_error("max_duration_ms", "The max duration is below the min duration.")
+        return data
+
+    def rule_filter(self) -> dict:
+        """The rule filter JSON of the cleaned fields (empty fields left out)."""
+        data = self.cleaned_data
+        result = {
+            key: data[field]
+            for field, key in self.FILTER_FIELDS.items()
+            if data.get(field) not in (None, "")
+        }
+        if data.get("filter_metadata"):
+            result["metadata"] = data["filter_metadata"]
+        return result
+
+    @classmethod
+    def initial_from_filter(cls, rule_filter: dict) -> dict:
+        """Form initial values of a rule filter (the inverse of ``rule_filter``)."""
+        initial = {
+            field: rule_filter[key]
+            for field, key in cls.FILTER_FIELDS.items()
+            if rule_filter.get(key) not in (None, "")
+        }
+        metadata = rule_filter.get("metadata") or {}
+        if isinstance(metadata, dict) and metadata:
+            initial["filter_metadata"] = "\n".join(f"{k}={v}" for k, v in metadata.items())
+        return initial
+
+
+class RuleForm(TraceFilterFields):
+    """A scoring rule: name, scorers, filter, target, sample rate (in %), live, active, cap."""
+
+    name = forms.CharField(max_length=200)
+    scorer_ids = forms.MultipleChoiceField(label="Scorers", widget=forms.CheckboxSelectMultiple)
+    target = forms.ChoiceField(label="Score", choices=TARGETS, initial="trace")
+    sample_rate = forms.DecimalField(
+        label="Sample rate (%)",
+        initial=100,
+        help_text="The share of matching traces to score, decided from the trace id.",
+        **PERCENT,
+    )
+    live = forms.BooleanField(
+        label="Live: score new traces once they finish", required=False, initial=True
+    )
+    active = forms.BooleanField(label="Active (untick to pause)", required=False, initial=True)
+    max_cost_usd = forms.DecimalField(
+        label="Cost cap ($)",
+        required=False,
+        min_value=0,
+        max_digits=12,
+        decimal_places=6,
+        help_text="Judge spending after which this rule's scores are skipped. Empty: no cap.",
+    )
+
+    field_order = ["name", "scorer_ids"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["scorer_ids"].choices = scorer_choices()
+        self.fields["scorer_ids"].error_messages["required"] = "Choose at least one scorer."
+
+    def rule_kwargs(self) -> dict:
+        """The ``rules.create_rule``/``update_rule`` keyword arguments."""
+        data = self.cleaned_data
+        cap = data.get("max_cost_usd")
+        return {
+            "name": data["name"],
+            "scorer_ids": data["scorer_ids"],
+            "filter": self.rule_filter(),
+            "target": data["target"],
+            "sample_rate": float(data["sample_rate"]) / 100,
+            "live": data["live"],
+            "active": data["active"],
+            "max_cost_usd": float(cap) if cap is not None else None,
+        }
+
+    @classmethod
+    def initial_from_rule(cls, rule) -> dict:
+        return {
+            "name": rule.name,
+            "scorer_ids": list(rule.scorer_ids),
+            "target": rule.target,
+            "sample_rate": round(rule.sample_rate * 100, 4),
+            "live": rule.live,
+            "active": rule.active,
+            "max_cost_usd": rule.max_cost_usd,
+            **cls.initial_from_filter(rule.filter or {}),
+        }
+
+
+class BackfillForm(forms.Form):
+    """ "Run on existing traces": a time range and an optional limit."""
+
+    started_after = forms.DateTimeField(label="Started after", required=False)
+    started_before = forms.DateTimeField(label="Started before", required=False)
+    limit = forms.IntegerField(min_value=1, max_value=1_000_000, required=False)
+
+    def clean(self):
+        data = super().clean()
+        after, before = data.get("started_after"), data.get("started_before")
+        if after and before and after >= before:
+            self.add_error("started_before", "This must be later than 'Started after'.")
+        return data
+
+
+class FilteredBatchForm(forms.Form):
+    """ "Select all N matching" → score now: scorers, target, sample rate (%), cost cap."""
+
+    scorer_ids = forms.MultipleChoiceField(label="Scorers", widget=forms.CheckboxSelectMultiple)
+    target = forms.ChoiceField(label="Score", choices=TARGETS, initial="trace")
+    sample_rate = forms.DecimalField(label="Sample rate (%)", initial=100, **PERCENT)
+    max_cost_usd = forms.DecimalField(
+        label="Cost cap ($)", required=False, min_value=0, max_digits=12, decimal_places=6
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["scorer_ids"].choices = scorer_choices()
+        self.fields["scorer_ids"].error_messages["required"] = "Choose at least one scorer."
+
+    def batch_kwargs(self) -> dict:
+        data = self.cleaned_data
+        cap = data.get("max_cost_usd")
+        return {
+            "scorer_ids": data["scorer_ids"],
+            "target": data["target"],
+            "sample_rate": float(data["sample_rate"]) / 100,
+            "max_cost_usd": float(cap) if cap is not None else None,
+        }

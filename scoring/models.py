@@ -132,6 +132,16 @@ class ScoringBatch(models.Model):
     max_cost_usd = models.FloatField(
         null=True, blank=True, help_text="Judge spending after which its Scores are skipped."
     )
+    fanning_out = models.BooleanField(
+        default=False,
+        help_text="A filter-wide batch or backfill still adding Scores, chunk by chunk: "
+        "never finished before its last chunk.",
+    )
+    fanout = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Where a fan-out is: its time range, limit, traces considered, last trace.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -359,3 +369,35 @@ class RuleOutcome(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule_id} on {self.trace_id}: {self.outcome}"
+
+
+class LiveCandidate(models.Model):
+    """A trace that got spans and may be finished once ``due_at`` passes with no more.
+
+    Ingest upserts one row per trace with a root span (``due_at`` = now + the
+    settle window), so every new span pushes it later; the live sweeper takes
+    the due rows and matches the active live rules against their traces.
+    """
+
+    trace = models.OneToOneField(
+        "observability.Trace", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    due_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.trace_id} due {self.due_at:%H:%M:%S}"
+
+
+class LiveSweeper(models.Model):
+    """The one row that says which live sweeper runs (``holder``) and until when.
+
+    One sweeper at a time holds the lease; ``woken_at`` says a sweeper was
+    queued and has not started yet, so busy ingest queues one, not one per export.
+    """
+
+    holder = models.CharField(max_length=100, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    woken_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"live sweeper {self.holder or '(idle)'}"

@@ -16,6 +16,7 @@ from scoring.services import (
     InvalidBatchError,
     clean_max_cost,
 )
+from tracescore.timebounds import iso_schema, storable_datetime
 
 TARGETS_SCHEMA = {
     "type": "array",
@@ -327,6 +328,16 @@ class BatchSerializer(serializers.ModelSerializer):
     unknownTargets = serializers.ListField(source="unknown_targets")  # noqa: N815
     createdAt = serializers.DateTimeField(source="created_at")  # noqa: N815
     finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)  # noqa: N815
+    ruleId = serializers.IntegerField(  # noqa: N815
+        source="rule_id",
+        allow_null=True,
+        help_text="The rule whose live scoring or backfill made it.",
+    )
+    fanningOut = serializers.BooleanField(  # noqa: N815
+        source="fanning_out",
+        help_text="A filter-wide batch or backfill still adding Scores: its counts grow and "
+        "it is running until the last chunk has landed.",
+    )
 
     class Meta:
         model = ScoringBatch
@@ -354,6 +365,8 @@ class BatchSerializer(serializers.ModelSerializer):
             "unknownTargets",
             "createdAt",
             "finishedAt",
+            "ruleId",
+            "fanningOut",
         ]
 
     def _progress(self, batch) -> dict:
@@ -394,7 +407,7 @@ class BatchSerializer(serializers.ModelSerializer):
         return self._spending(batch)["cost_usd"]
 
     def get_status(self, batch) -> str:
-        return "running" if self._progress(batch)["pending"] else "finished"
+        return "running" if batch.fanning_out or self._progress(batch)["pending"] else "finished"
 
     @extend_schema_field(ScorerProgressSerializer(many=True))
     def get_perScorer(self, batch) -> list:  # noqa: N802
@@ -415,6 +428,14 @@ class ScoreSerializer(serializers.ModelSerializer):
     spanName = serializers.CharField(source="span_name")  # noqa: N815
     spanType = serializers.CharField(source="span_type")  # noqa: N815
     batchId = serializers.UUIDField(source="batch_id", allow_null=True)  # noqa: N815
+    ruleId = serializers.IntegerField(  # noqa: N815
+        source="rule_id",
+        allow_null=True,
+        help_text="The scoring rule that made it (source 'rule').",
+    )
+    ruleVersion = serializers.IntegerField(  # noqa: N815
+        source="rule_version", allow_null=True, help_text="The rule's version it ran under."
+    )
     durationMs = DurationMsField(source="duration_ms")  # noqa: N815
     createdAt = serializers.DateTimeField(source="created_at")  # noqa: N815
     startedAt = serializers.DateTimeField(  # noqa: N815
@@ -445,6 +466,8 @@ class ScoreSerializer(serializers.ModelSerializer):
             "error",
             "source",
             "batchId",
+            "ruleId",
+            "ruleVersion",
             "durationMs",
             "createdAt",
             "startedAt",
@@ -492,3 +515,225 @@ class ScorerSerializer(serializers.Serializer):
 
     def get_spanTypes(self, row) -> list[str] | None:  # noqa: N802
         return sorted(row.span_types) if row.span_types is not None else None
+
+
+# --- Scoring rules -----------------------------------------------------------------
+
+RULE_TARGETS = ["trace", *SpanType.values]
+NAME_PATTERN = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+RULE_FILTER_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "The trace list's fields; every given one must match. Empty: every trace.",
+    "properties": {
+        "name": {
+            "type": "string",
+            "maxLength": 512,
+            "pattern": "^[^\\u0000]*$",
+            "description": "Part of the trace name, any case.",
+        },
+        "type": {"type": "string", "enum": SpanType.values, "description": "Root span type."},
+        "status": {"type": "string", "enum": ["unset", "ok", "error"]},
+        "service": {
+            "type": "string",
+            "maxLength": 256,
+            "pattern": "^[^\\u0000]*$",
+            "description": "The service name, exactly.",
+        },
+        "metadata": {
+            "type": "object",
+            "maxProperties": 20,
+            "additionalProperties": {
+                "type": "string",
+                "maxLength": 1000,
+                "pattern": "^[^\\u0000]*$",
+            },
+            "description": "{key: value}: the trace's metadata has every key with that value. "
+            "Keys: 1 to 200 characters, without '=' or NUL (as in the trace list's key=value).",
+        },
+        "minDurationMs": {"type": "number", "minimum": 0, "maximum": 10**12},
+        "maxDurationMs": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 10**12,
+            "description": "Inclusive; not below minDurationMs.",
+        },
+    },
+}
+
+
+@extend_schema_field(RULE_FILTER_SCHEMA)
+class RuleFilterField(serializers.JSONField):
+    """A rule filter; checked by ``scoring.rules.clean_filter``."""
+
+
+@extend_schema_field({"type": "string", "maxLength": 200, "pattern": NAME_PATTERN})
+class RuleNameText(serializers.CharField):
+    """A rule name: not blank, no NUL."""
+
+
+@extend_schema_field(
+    {
+        **iso_schema("date-time", description="An ISO 8601 datetime, in the years 1900 to 9000."),
+        "nullable": True,
+    }
+)
+class StorableDateTimeField(serializers.DateTimeField):
+    """A datetime in the years 1900 to 9000, in UTC."""
+
+    def to_internal_value(self, value):
+        parsed = super().to_internal_value(value)
+        try:
+            return storable_datetime(parsed)
+        except (ValueError, OverflowError) as error:
+            raise serializers.ValidationError(str(error)) from None
+
+
+class RuleStatsSerializer(serializers.Serializer):
+    considered = serializers.IntegerField()
+    scored = serializers.IntegerField()
+    sampledOut = serializers.IntegerField(source="sampled_out")  # noqa: N815
+    skipped = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    pending = serializers.IntegerField()
+
+
+class RuleSerializer(serializers.Serializer):
+    """A scoring rule as the API shows it."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    scorerIds = serializers.ListField(source="scorer_ids", child=serializers.CharField())  # noqa: N815
+    filter = RuleFilterField()
+    target = serializers.CharField(help_text="'trace' (the root span) or a span type.")
+    sampleRate = serializers.FloatField(source="sample_rate")  # noqa: N815
+    live = serializers.BooleanField()
+    active = serializers.BooleanField()
+    maxCostUsd = serializers.FloatField(source="max_cost_usd", allow_null=True)  # noqa: N815
+    version = serializers.IntegerField()
+    stats = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at")  # noqa: N815
+    updatedAt = serializers.DateTimeField(source="updated_at")  # noqa: N815
+    url = serializers.SerializerMethodField()
+
+    @extend_schema_field(RuleStatsSerializer)
+    def get_stats(self, rule) -> dict:
+        from scoring import rules
+
+        stats = self.context.get("stats", {}).get(rule.pk)
+        if stats is None:
+            stats = rules.rule_stats(rule)
+        return RuleStatsSerializer(stats).data
+
+    def get_url(self, rule) -> str:
+        return reverse("api-rule-detail", args=[rule.pk], request=self.context.get("request"))
+
+
+class RuleWriteSerializer(serializers.Serializer):
+    """``POST /api/scoring-rules`` (name and scorerIds required) and ``PATCH`` (any field)."""
+
+    name = RuleNameText(max_length=200, trim_whitespace=False, help_text="Shown on the rules page.")
+    scorerIds = serializers.ListField(  # noqa: N815
+        child=ScorerIdText(trim_whitespace=False, max_length=100),
+        min_length=1,
+        max_length=MAX_BATCH_SCORERS,
+        help_text="Registered scorer ids; each scores every target.",
+    )
+    filter = RuleFilterField(required=False, help_text="Which traces the rule scores.")
+    target = serializers.ChoiceField(
+        choices=RULE_TARGETS,
+        required=False,
+        help_text="'trace': each trace's root span, for the whole trace; a span type: "
+        "every span of that type.",
+    )
+    sampleRate = serializers.FloatField(  # noqa: N815
+        min_value=0, max_value=1, required=False, help_text="0..1, decided from the trace id."
+    )
+    live = serializers.BooleanField(required=False, help_text="Score new traces once finished.")
+    active = serializers.BooleanField(required=False, help_text="false: paused.")
+    maxCostUsd = serializers.FloatField(  # noqa: N815
+        min_value=0,
+        max_value=1e9,
+        allow_null=True,
+        required=False,
+        help_text="Judge spending (US dollars) after which the rule's Scores are skipped.",
+    )
+
+    FIELDS = {
+        "name": "name",
+        "scorerIds": "scorer_ids",
+        "filter": "filter",
+        "target": "target",
+        "sampleRate": "sample_rate",
+        "live": "live",
+        "active": "active",
+        "maxCostUsd": "max_cost_usd",
+    }
+
+    def service_kwargs(self) -> dict:
+        return {self.FIELDS[k]: v for k, v in self.validated_data.items()}
+
+
+class RuleOutcomeSerializer(serializers.Serializer):
+    traceId = serializers.CharField(source="trace_id")  # noqa: N815
+    outcome = serializers.ChoiceField(
+        choices=["pending", "scored", "sampled_out", "skipped", "failed"]
+    )
+    reason = serializers.CharField()
+    scoreId = serializers.IntegerField(source="score_id", allow_null=True)  # noqa: N815
+    batchId = serializers.UUIDField(source="batch_id", allow_null=True)  # noqa: N815
+    ruleVersion = serializers.IntegerField(source="rule_version")  # noqa: N815
+    consideredAt = serializers.DateTimeField(source="considered_at")  # noqa: N815
+    updatedAt = serializers.DateTimeField(source="updated_at")  # noqa: N815
+
+
+class BackfillRequestSerializer(serializers.Serializer):
+    startedAfter = StorableDateTimeField(  # noqa: N815
+        required=False, allow_null=True, help_text="Traces that started at or after this."
+    )
+    startedBefore = StorableDateTimeField(  # noqa: N815
+        required=False,
+        allow_null=True,
+        help_text="Traces that started before this (after startedAfter).",
+    )
+    limit = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=1_000_000,
+        help_text="At most this many traces, newest first (default and most: 1,000,000).",
+    )
+
+
+class FilteredBatchRequestSerializer(serializers.Serializer):
+    """``POST /api/trace-scorers/batch/by-filter``: score every trace a filter matches."""
+
+    scorerIds = serializers.ListField(  # noqa: N815
+        child=ScorerIdText(trim_whitespace=False, max_length=100),
+        min_length=1,
+        max_length=MAX_BATCH_SCORERS,
+    )
+    filter = RuleFilterField(help_text="The trace list's fields, as a rule's filter.")
+    target = serializers.ChoiceField(choices=RULE_TARGETS, default="trace")
+    sampleRate = serializers.FloatField(min_value=0, max_value=1, default=1.0)  # noqa: N815
+    maxCostUsd = serializers.FloatField(  # noqa: N815
+        min_value=0, max_value=1e9, allow_null=True, required=False
+    )
+    limit = (
+        BackfillRequestSerializer()
+        .fields["limit"]
+        .__class__(required=False, allow_null=True, min_value=1, max_value=1_000_000)
+    )
+    startedAfter = serializers.DateTimeField(required=False, allow_null=True)  # noqa: N815
+    startedBefore = serializers.DateTimeField(required=False, allow_null=True)  # noqa: N815
+
+
+class FanOutStartedSerializer(serializers.Serializer):
+    batchId = serializers.UUIDField()  # noqa: N815
+    status = serializers.CharField(help_text="'fanning_out': Scores are being added.")
+    message = serializers.CharField()
+    batchUrl = serializers.CharField()  # noqa: N815
+
+
+class RetriedSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Failed Scores queued again.")

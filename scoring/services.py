@@ -556,6 +556,9 @@ def _insert_pending_scores(
     now,
     trace_ids: list[str] | None = None,
     span_pks: list[int] | None = None,
+    source: str = ScoreSource.BATCH,
+    rule_id: int | None = None,
+    rule_version: int | None = None,
 ) -> int:
     """Create one scorer's pending Scores with one INSERT … SELECT, whatever their number.
 
@@ -575,13 +578,15 @@ def _insert_pending_scores(
         "status": ScoreStatus.PENDING,
         "error": "",
         "details": {},
-        "source": ScoreSource.BATCH,
+        "source": source,
         "batch": batch.pk,
         "attempts": 0,
         "claimed_by": "",
         "queued_at": now,
         "created_at": now,
     }
+    if rule_id is not None:
+        constants |= {"rule": rule_id, "rule_version": rule_version}
     columns, selected, params = [], [], []
     for name, value in constants.items():
         model_field = meta.get_field(name)
@@ -631,10 +636,17 @@ def queue_score_chunks(scores: list[tuple[int, Any]]) -> int:
     for score_id, batch_id in scores:
         by_batch.setdefault(batch_id, []).append(score_id)
     tasks = 0
+    broker = get_broker() if by_batch else None  # one connection for all the tasks
     for batch_id, ids in by_batch.items():
         ids.sort()
         for start in range(0, len(ids), size):
-            async_task(SCORE_TASK, ids[start : start + size], group=str(batch_id), save=False)
+            async_task(
+                SCORE_TASK,
+                ids[start : start + size],
+                group=str(batch_id),
+                save=False,
+                broker=broker,
+            )
             tasks += 1
     return tasks
 
@@ -780,14 +792,27 @@ def record_scores(*, claim: str, outcomes: dict[int, Outcome]) -> set[int]:
                 ).update(lease_expires_at=None, **values):
                     recorded.add(score_id)
         if recorded:
-            batches = set(
-                Score.objects.filter(pk__in=recorded, batch__isnull=False)
-                .values_list("batch_id", flat=True)
-                .distinct()
-            )
-            for batch_id in sorted(batches, key=str):
-                finish_batch_if_done(batch_id=batch_id)
+            after_scores_finished(recorded)
     return recorded
+
+
+def after_scores_finished(score_ids) -> None:
+    """Settle the rule outcomes of these just-finished Scores' traces, and finish each
+    batch touched if nothing of it is pending. Two queries, plus one per batch."""
+    rows = Score.objects.filter(pk__in=list(score_ids), batch__isnull=False).values_list(
+        "batch_id", "rule_id", "trace_id"
+    )
+    batches: dict[Any, set[str]] = {}
+    for batch_id, rule_id, trace_id in rows:
+        traces = batches.setdefault(batch_id, set())
+        if rule_id:
+            traces.add(trace_id)
+    for batch_id, rule_traces in sorted(batches.items(), key=lambda item: str(item[0])):
+        if rule_traces:
+            from scoring import rules  # rules builds on this module
+
+            rules.settle_outcomes(batch_id=batch_id, trace_ids=sorted(rule_traces))
+        finish_batch_if_done(batch_id=batch_id)
 
 
 def _record_values(*, claim: str, outcomes: dict[int, Outcome], now) -> set[int]:
@@ -900,7 +925,8 @@ def finish_batch_if_done(*, batch_id) -> None:
     """
     list(ScoringBatch.objects.select_for_update().filter(pk=batch_id).values_list("pk"))
     pending = Score.objects.filter(batch_id=OuterRef("pk"), status=ScoreStatus.PENDING)
-    ScoringBatch.objects.filter(pk=batch_id, finished_at__isnull=True).exclude(
+    # A batch still fanning out gets more Scores: it finishes after its last chunk.
+    ScoringBatch.objects.filter(pk=batch_id, finished_at__isnull=True, fanning_out=False).exclude(
         Exists(pending)
     ).update(finished_at=timezone.now())
 
@@ -964,7 +990,5 @@ def _give_up(*, score_id: int, claim: str, attempts: int, now) -> int:
         finished_at=timezone.now(),
     )
     if updated:
-        batch_id = Score.objects.filter(pk=score_id).values_list("batch_id", flat=True).first()
-        if batch_id:
-            finish_batch_if_done(batch_id=batch_id)
+        after_scores_finished([score_id])
     return updated

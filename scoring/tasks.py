@@ -437,5 +437,25 @@ def enqueue_batch(batch_id: str) -> int:
 
 
 def requeue_stale_scores() -> dict[str, int]:
-    """Scheduled every minute (migration scoring 0003): recover lost work."""
-    return services.requeue_stale_scores()
+    """Scheduled every minute (migration scoring 0003): recover lost work, wake the live
+    sweeper when finished traces wait for it, and resume stalled fan-outs."""
+    from scoring import rules
+
+    result = services.requeue_stale_scores()
+    result["sweeper_woken"] = int(rules.wake_sweeper_if_due())
+    result["fanouts_resumed"] = rules.resume_stalled_fanouts()
+    return result
+
+
+def run_live_sweeper() -> str:
+    """Score finished traces with the live rules (one sweeper at a time; see scoring.rules)."""
+    from scoring import rules
+
+    return rules.run_live_sweeper()
+
+
+def fan_out_batch(batch_id: str) -> str:
+    """Add a filter-wide batch's or backfill's Scores, chunk by chunk (see scoring.rules)."""
+    from scoring import rules
+
+    return rules.fan_out_batch(batch_id)

@@ -172,29 +172,32 @@ def _modal_context(
     }
 
 
-@require_GET
-def batch_progress(request: HttpRequest, batch_id) -> HttpResponse:
-    """A small partial that polls itself until the batch has no pending score."""
-    batch = get_object_or_404(ScoringBatch, pk=batch_id)
+def progress_context(batch: ScoringBatch) -> dict:
+    """What the progress partial shows: counts (per scorer too), whether done, judge cost."""
     progress = batch.progress()
     spending = batch.spending()
-    done = progress["pending"] == 0
     per_scorer = batch.progress_by_scorer() if len(batch.all_scorer_ids) > 1 else []
     names = {s.id: s.name for s in registry.all()}
     for row in per_scorer:
         row["name"] = names.get(row["scorer_id"], row["scorer_id"])
-    response = render(
-        request,
-        "scoring/batch_progress.html",
-        {
-            "batch": batch,
-            "progress": progress,
-            "done": done,
-            "per_scorer": per_scorer,
-            "cost": spending["cost_usd"],
-            "skipped_by_cap": spending["skipped_by_cap"],
-        },
-    )
-    if done and request.GET.get("poll"):
+    return {
+        "batch": batch,
+        "progress": progress,
+        # A filter-wide batch or backfill adds its Scores chunk by chunk: not done before.
+        "done": progress["pending"] == 0 and not batch.fanning_out,
+        "per_scorer": per_scorer,
+        "cost": spending["cost_usd"],
+        "skipped_by_cap": spending["skipped_by_cap"],
+    }
+
+
+@require_GET
+def batch_progress(request: HttpRequest, batch_id) -> HttpResponse:
+    """A small partial that polls itself until the batch has no pending score."""
+    batch = get_object_or_404(ScoringBatch, pk=batch_id)
+    context = progress_context(batch)
+    context["batch_page"] = bool(request.GET.get("on_page"))
+    response = render(request, "scoring/batch_progress.html", context)
+    if context["done"] and request.GET.get("poll"):
         response["HX-Trigger"] = json.dumps({"batchFinished": {"batchId": str(batch.pk)}})
     return response

@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from observability.ingest_views import MAX_BATCH_SPANS
 from observability.pagination import InvalidCursor, TraceCursor
 from observability.services import create_ingest_key
-from scoring.models import ScoringBatch
+from scoring.models import ScoringBatch, ScoringRule
 from tests.factories import agent_trace, make_score
 from tracescore.wsgi import application
 
@@ -36,7 +36,13 @@ EXAMPLES = int(os.environ.get("TRACESCORE_SCHEMA_EXAMPLES", "15"))
 # that some requests reach real rows (random ids only ever find nothing).
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 BATCH_ID = "6f1c2f9e-58a4-4d0e-9d47-3f0b6f3a2c11"
-SEEDED = {"trace_id": TRACE_ID, "scorer_id": "completeness", "batch_id": BATCH_ID}
+RULE_ID = 7
+SEEDED = {
+    "trace_id": TRACE_ID,
+    "scorer_id": "completeness",
+    "batch_id": BATCH_ID,
+    "rule_id": RULE_ID,
+}
 
 # A 10,000-span batch takes seconds to generate, send and store, and the
 # coverage phase sends the largest batch the schema allows several times; the
@@ -84,6 +90,7 @@ def credentials(transactional_db, alice):
     ScoringBatch.objects.create(
         id=BATCH_ID, scorer_id="completeness", trace_ids=[TRACE_ID], trace_count=1
     )
+    ScoringRule.objects.create(pk=RULE_ID, name="Answer quality", scorer_ids=["completeness"])
     token, _ = Token.objects.get_or_create(user=alice)
     ingest_secret = create_ingest_key(name="schema")[1]
     yield {
@@ -124,6 +131,10 @@ def not_applicable(case) -> list:
       ``scopeType`` (``targets`` or ``spanType`` only with "span", one scorer
       field), and at most 50,000 Scores (targets × scorers); JSON Schema states
       each field, not these ties, so a request that breaks them is refused.
+    - A rule filter's duration range must not be inverted, its metadata keys
+      (object property names, which OpenAPI 3.0 cannot constrain) must be 1 to
+      200 characters without '=' or NUL, and a backfill's time range must not
+      be inverted; requests that break these are refused.
     - Two span rules tie two fields together, which JSON Schema cannot state: a
       span does not end before it starts, nor last longer than
       TRACESCORE_INGEST_MAX_SPAN_SECONDS. A batch that breaks them is refused.
@@ -137,6 +148,9 @@ def not_applicable(case) -> list:
             excluded.append(positive_data_acceptance)
     batch = case.path in ("/api/trace-scorers/batch", "/api/trace-scorers/batch/preview")
     if batch and not fits_a_batch_form(case.body):
+        excluded.append(positive_data_acceptance)
+    rule_paths = ("/api/scoring-rules", "/api/trace-scorers/batch/by-filter")
+    if case.path.startswith(rule_paths) and breaks_a_rule_tie(case.body):
         excluded.append(positive_data_acceptance)
     spans = case.body.get("spans") if isinstance(case.body, dict) else None
     if case.path == "/api/spans" and isinstance(spans, list):
@@ -170,3 +184,24 @@ def fits_a_batch_form(body) -> bool:
     if "targets" in body:
         return "spanType" not in body and "traceIds" not in body
     return "traceIds" in body and "spanType" in body
+
+
+def breaks_a_rule_tie(body) -> bool:
+    if not isinstance(body, dict):
+        return False
+    after, before = body.get("startedAfter"), body.get("startedBefore")
+    if isinstance(after, str) and isinstance(before, str):
+        try:
+            if datetime.fromisoformat(after) >= datetime.fromisoformat(before):
+                return True
+        except (TypeError, ValueError, OverflowError):
+            return False
+    rule_filter = body.get("filter")
+    if not isinstance(rule_filter, dict):
+        return False
+    low, high = rule_filter.get("minDurationMs"), rule_filter.get("maxDurationMs")
+    if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+        return True
+    metadata = rule_filter.get("metadata")
+    keys = metadata if isinstance(metadata, dict) else {}
+    return any(not key.strip() or len(key) > 200 or "=" in key or "\x00" in key for key in keys)

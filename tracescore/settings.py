@@ -291,6 +291,14 @@ TRACESCORE_LATENCY_BUDGET_MS = env_int("TRACESCORE_LATENCY_BUDGET_MS", 10_000)
 # queries, code scorers' results stored with a few statements. A worker that
 # dies loses at most one chunk, which the sweep queues again.
 TRACESCORE_SCORE_CHUNK = max(1, env_int("TRACESCORE_SCORE_CHUNK", 50))
+# Scoring rules, live: a trace is finished when its root span arrived and no span
+# of it arrived for this many seconds; then the live rules are matched against it.
+TRACESCORE_LIVE_SETTLE_SECONDS = env_float("TRACESCORE_LIVE_SETTLE_SECONDS", 2)
+# How long one live sweeper task keeps sweeping before a fresh task takes over
+# (below the task timeout).
+TRACESCORE_LIVE_SWEEPER_SECONDS = env_float(
+    "TRACESCORE_LIVE_SWEEPER_SECONDS", max(Q_CLUSTER["timeout"] / 2, 1)
+)
 
 # LLM judge: any OpenAI-compatible chat-completions endpoint.
 TRACESCORE_JUDGE_BASE_URL = os.environ.get("TRACESCORE_JUDGE_BASE_URL", "").strip()

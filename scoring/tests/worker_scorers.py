@@ -69,3 +69,18 @@ class Offline(Scorer):
 
     def score(self, data: ScoringInput) -> ScoreResult:  # pragma: no cover
         raise AssertionError("unavailable scorers are never run")
+
+
+@register_scorer
+class BrokenUntilFixed(Scorer):
+    """Fails while the file named by TEST_SCORER_BROKEN_FLAG exists (a scorer being fixed)."""
+
+    id = "test-broken-until-fixed"
+    name = "Test scorer that is broken until fixed"
+    description = "Fails while its flag file exists."
+
+    def score(self, data: ScoringInput) -> ScoreResult:
+        flag = os.environ.get("TEST_SCORER_BROKEN_FLAG", "")
+        if flag and os.path.exists(flag):
+            raise ScorerError("The scorer is broken.")
+        return ScoreResult(score=0.75, reason="Fixed now.")

@@ -120,3 +120,25 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.2, message: str
             return value
         time.sleep(interval)
     raise AssertionError(message or f"Condition not met within {timeout} s")
+
+
+def queued_tasks(broker) -> list[dict]:
+    """Take every task out of the broker, in order: django-q2's signed task packages,
+    opened (``func``, ``args``, …)."""
+    from django_q.signing import SignedPackage
+
+    tasks = []
+    while broker.queue_size():
+        for _, payload in broker.dequeue() or []:
+            tasks.append(SignedPackage.loads(payload))
+    return tasks
+
+
+def queued_score_ids(broker) -> list[int]:
+    """The Score ids of every scoring task waiting in the broker (which it empties)."""
+    ids = []
+    for task in queued_tasks(broker):
+        if task["func"] in ("scoring.tasks.score_chunk", "scoring.tasks.score_trace"):
+            args = task["args"][0]
+            ids += list(args) if isinstance(args, list | tuple) else [args]
+    return ids

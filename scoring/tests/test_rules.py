@@ -21,6 +21,7 @@ from scoring.choices import RuleOutcomeKind, ScoreSource, ScoreStatus
 from scoring.models import LiveCandidate, RuleOutcome, Score, ScoringBatch, ScoringRule
 from scoring.tests import worker_scorers
 from tests.factories import agent_trace, new_trace_id, span
+from tests.worker import queued_score_ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -220,7 +221,8 @@ def test_a_half_sampled_rule_scores_about_half_and_the_audit_lists_the_rest(monk
     assert rules.sweep_live_candidates() == 1000
     scored = Score.objects.filter(rule=rule, status=ScoreStatus.PENDING).count()
     assert 450 <= scored <= 550
-    assert get_broker().queue_size() == scored + 1  # the Scores and the sweeper's wake-up
+    pending = Score.objects.filter(rule=rule, status=ScoreStatus.PENDING)
+    assert sorted(queued_score_ids(get_broker())) == sorted(pending.values_list("pk", flat=True))
     stats = rules.rule_stats(rule)
     assert stats["considered"] == 1000
     assert stats["pending"] == scored
@@ -371,7 +373,7 @@ def test_retry_requeues_exactly_the_failed_scores_once_the_scorer_is_fixed(tmp_p
     flag.unlink()  # the scorer is fixed
     monkeypatch.setattr(Conf, "SYNC", False)  # the retried tasks wait in the broker
     assert rules.retry_failed(rule=rule) == 3
-    assert get_broker().queue_size() == 3
+    assert sorted(queued_score_ids(get_broker())) == [s.pk for s in failed]
     waiting = list(Score.objects.order_by("pk"))
     assert {(s.status, s.error, s.finished_at, s.attempts) for s in waiting} == {
         ("pending", "", None, 1)

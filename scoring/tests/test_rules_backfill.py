@@ -14,6 +14,7 @@ from observability.services import ingest_spans
 from scoring import rules
 from scoring.models import RuleOutcome, Score, ScoringBatch
 from tests.factories import new_span_id, new_trace_id, span
+from tests.worker import queued_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,7 +47,7 @@ def stored_traces(count: int, *, span_type: str, start) -> None:
         ingest_spans(records[offset : offset + 5000])
 
 
-def test_a_backfill_of_20000_traces_fans_out_in_chunks_and_queues_every_score(broker):
+def test_a_backfill_of_20000_traces_fans_out_in_chunks_and_queues_every_score(broker, settings):
     start = timezone.now() - timedelta(days=1)
     stored_traces(20_000, span_type="agent_run", start=start)
     stored_traces(500, span_type="workflow_run", start=start)
@@ -72,5 +73,11 @@ def test_a_backfill_of_20000_traces_fans_out_in_chunks_and_queues_every_score(br
     assert batch.finished_at is None  # its Scores wait for workers
     assert Score.objects.filter(batch=batch, status="pending", rule=rule).count() == 20_000
     assert RuleOutcome.objects.filter(rule=rule, outcome="pending").count() == 20_000
-    assert broker.queue_size() == 1 + 20_000  # every Score queued, once
+    tasks = queued_tasks(broker)
+    assert tasks[0]["func"] == "scoring.tasks.fan_out_batch"
+    chunks = [task["args"][0] for task in tasks[1:]]
+    assert {task["func"] for task in tasks[1:]} == {"scoring.tasks.score_chunk"}
+    queued = [score_id for chunk in chunks for score_id in chunk]
+    assert sorted(queued) == sorted(Score.objects.filter(batch=batch).values_list("pk", flat=True))
+    assert max(len(chunk) for chunk in chunks) <= settings.TRACESCORE_SCORE_CHUNK
     assert rules.rule_stats(rule)["considered"] == 20_000

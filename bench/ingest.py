@@ -15,9 +15,11 @@ single-connection reference for what one writer can do.
     .venv/bin/python bench/ingest.py --rules 5             # ingest with and without live rules
 
 With ``--rules N`` the run also starts a ``qcluster`` (``--queue-workers``; Redis
-when REDIS_URL is set), sends the traces once with no scoring rule and once more
-(new trace ids) with N active live rules (code scorers, matching every trace),
-and prints both ingest rates and their ratio. Then it sends ``--paced-traces``
+when REDIS_URL is set), sends the traces once with no scoring rule, then (new
+trace ids each time) with N active live rules (code scorers, matching every
+trace) while the queue workers are stopped (the ingest listener's own cost),
+and once more with them running (ingest and scoring sharing the cores), and
+prints the ingest rates and their ratios to the first. Then it sends ``--paced-traces``
 more traces a few at a time (one export every ``--paced-interval`` seconds) and
 prints the median and p95 from a root span's arrival to its rule Scores being
 finished (visible), for those and, once the queue drained, for the burst.
@@ -272,12 +274,9 @@ def main() -> int:
         none_rate = summary["spans_total"] / summary["elapsed_s"]
         create_rules(manage, env, args.rules)
         time.sleep(2)  # the web processes re-read "any live rule?" at most every second
-        with_args = [*load_args]
-        with_args[with_args.index("--seed") + 1] = str(args.seed + 1)
-        ruled, stored_with = send_load(args, with_args, scratch_url)
-        with_rate = stored_with / ruled["elapsed_s"]
-        # The same again with the queue workers stopped: what the ingest listener alone
-        # costs, without the scoring's CPU on the same cores.
+        # First with the queue workers stopped: what the ingest listener alone costs,
+        # without the scoring's CPU on the same cores. Their traces are scored (and
+        # the queue drained) before the next phase.
         os.killpg(worker.pid, signal.SIGSTOP)
         try:
             quiet_args = [*load_args]
@@ -286,6 +285,12 @@ def main() -> int:
         finally:
             os.killpg(worker.pid, signal.SIGCONT)
         quiet_rate = stored_quiet / quiet["elapsed_s"]
+        wait_drained(scratch_url, args.drain_timeout)
+        # Then with the workers running: ingest and scoring share the cores.
+        with_args = [*load_args]
+        with_args[with_args.index("--seed") + 1] = str(args.seed + 1)
+        ruled, stored_with = send_load(args, with_args, scratch_url)
+        with_rate = stored_with / ruled["elapsed_s"]
         tool = load_tool_module(args.load_tool)
         burst_ids = tool.build_requests(tool.parse_args(with_args))[1]
         drained = wait_drained(scratch_url, args.drain_timeout)

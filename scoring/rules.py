@@ -39,14 +39,15 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from django.utils.dateparse import parse_date, parse_datetime
 from django_q.tasks import async_task
 
 from observability.choices import SpanStatus, SpanType
@@ -973,22 +974,32 @@ def _check_limit(limit: Any) -> int:
     return limit
 
 
-def _check_time(value: Any, key: str) -> str | None:
+def _check_time(value: Any, key: str, *, before: bool = False) -> str | None:
+    """An ISO datetime (or a datetime) as ISO text; a date alone means, as on the trace list,
+    from the start of that day (``started_after``) or to its end (``before``)."""
     if value in (None, ""):
         return None
-    if isinstance(value, datetime):
+    if isinstance(value, date) and not isinstance(value, datetime):
+        parsed = datetime.combine(value + timedelta(days=1) if before else value, dt_time.min)
+    elif isinstance(value, datetime):
         parsed = value
     else:
+        text = value.strip() if isinstance(value, str) else ""
         try:
-            parsed = parse_datetime(str(value)) if isinstance(value, str) else None
+            parsed = parse_datetime(text) if "T" in text or " " in text else None
+            day = parse_date(text) if parsed is None and text else None
         except ValueError:
-            parsed = None
+            parsed = day = None
+        if day is not None:
+            parsed = datetime.combine(day + timedelta(days=1) if before else day, dt_time.min)
         if parsed is None:
-            raise RuleError(f"{key} must be an ISO 8601 datetime, e.g. 2026-11-20T14:30:00Z.")
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed)
+            raise RuleError(
+                f"{key} must be an ISO 8601 date (2026-11-20) or datetime (2026-11-20T14:30:00Z)."
+            )
     if not 1900 <= parsed.year <= 9000:
         raise RuleError(f"{key} must be in the years 1900 to 9000.")
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed)
     return parsed.isoformat()
 
 
@@ -1019,7 +1030,7 @@ def start_backfill(
     and the outcomes chunk by chunk. Traces the rule already considered are left out.
     """
     after = _check_time(started_after, "startedAfter")
-    before = _check_time(started_before, "startedBefore")
+    before = _check_time(started_before, "startedBefore", before=True)
     if after and before and after >= before:
         raise RuleError("startedAfter must be before startedBefore.")
     limit = _check_limit(limit)
@@ -1060,7 +1071,7 @@ def start_filtered_batch(
         if not available:
             raise RuleError(f"Scorer {scorer.id!r} is unavailable: {why}")
     after = _check_time(started_after, "startedAfter")
-    before = _check_time(started_before, "startedBefore")
+    before = _check_time(started_before, "startedBefore", before=True)
     batch = _new_batch(
         scorer_ids=ids,
         target=_check_target(target),

@@ -417,3 +417,21 @@ def test_the_minute_sweep_resumes_a_stalled_fan_out_and_wakes_a_lost_sweeper(mon
     monkeypatch.setattr(Conf, "SYNC", True)
     assert tasks.requeue_stale_scores()["sweeper_woken"] == 1
     assert Score.objects.get(trace=trace, rule__isnull=False).status == "succeeded"
+
+
+def test_a_filter_wide_batch_takes_the_trace_lists_dates_as_whole_days():
+    day = timezone.now().replace(hour=12) - timedelta(days=3)
+    inside = [agent_trace(started_at=day), agent_trace(started_at=day + timedelta(hours=11))]
+    agent_trace(started_at=day + timedelta(days=1, hours=1))
+    agent_trace(started_at=day - timedelta(days=1))
+    batch = rules.start_filtered_batch(
+        filter={},
+        scorer_ids=["test-answer-length"],
+        started_after=day.date().isoformat(),
+        started_before=day.date().isoformat(),
+    )
+    assert set(Score.objects.filter(batch=batch).values_list("trace_id", flat=True)) == {
+        t.trace_id for t in inside
+    }
+    with pytest.raises(rules.RuleError, match="ISO 8601 date"):
+        rules.start_filtered_batch(filter={}, scorer_ids=["latency"], started_after="soon")

@@ -1305,14 +1305,25 @@ def rule_outcomes_for_trace(trace_id: str) -> list[dict]:
     Rows are {"rule", "outcome" (RuleOutcome or None), "matched" (bool), "text"}.
     ``matched_no_live_rule(rows)`` says whether the trace matched no live rule.
     """
-    trace = Trace.objects.filter(trace_id=trace_id).first()
-    if trace is None:
-        return []
     outcomes = {
         o.rule_id: o
         for o in RuleOutcome.objects.filter(trace_id=trace_id).select_related("score", "rule")
     }
     rules = list(ScoringRule.objects.filter(Q(active=True) | Q(pk__in=list(outcomes))))
+    # The trace, with for each rule that has no outcome whether its filter matches,
+    # and whether the trace waits to be finished: one query whatever the rules.
+    checks = {
+        f"matches_{rule.pk}": Exists(matching_traces(rule.filter).filter(pk=OuterRef("pk")))
+        for rule in rules
+        if rule.pk not in outcomes
+    }
+    trace = (
+        Trace.objects.filter(trace_id=trace_id)
+        .annotate(waiting=Exists(LiveCandidate.objects.filter(trace_id=OuterRef("pk"))), **checks)
+        .first()
+    )
+    if trace is None:
+        return []
     rows = []
     for rule in rules:
         outcome = outcomes.get(rule.pk)
@@ -1321,13 +1332,13 @@ def rule_outcomes_for_trace(trace_id: str) -> list[dict]:
                 {"rule": rule, "outcome": outcome, "matched": True, "text": _outcome_text(outcome)}
             )
             continue
-        matched = matching_traces(rule.filter).filter(trace_id=trace_id).exists()
+        matched = getattr(trace, f"matches_{rule.pk}")
         if not matched:
             why = _mismatch(rule.filter, trace) or "the filter does not match"
             text = f"not matched: {why}"
         elif not rule.live:
             text = "matches; live scoring is off (run it on existing traces to score it)"
-        elif LiveCandidate.objects.filter(trace_id=trace_id).exists() or not trace.has_root:
+        elif trace.waiting or not trace.has_root:
             text = "matches; waiting for the trace to finish"
         else:
             text = "matches; not considered (the trace finished before the rule existed)"

@@ -249,3 +249,26 @@ def test_the_detail_page_runs_a_fixed_number_of_queries_whatever_the_number_of_s
     with django_assert_num_queries(6):
         panel = alice_client.get(f"{url}?span={spans[0].span_id}", HTTP_HX_REQUEST="true")
     assert panel.content.decode().count('class="log-record') == size
+
+
+@pytest.mark.parametrize("rule_count", [1, 5])
+def test_the_rules_section_of_the_detail_page_costs_the_same_whatever_the_number_of_rules(
+    alice_client, django_assert_num_queries, rule_count
+):
+    from scoring import rules
+
+    trace = agent_trace()
+    for i in range(rule_count):
+        rules.create_rule(
+            name=f"Rule {i}",
+            scorer_ids=["completeness"],
+            filter={"type": "agent_run"} if i % 2 else {"name": "nothing-like-it"},
+            live=bool(i % 2),
+        )
+    url = f"/traces/{trace.trace_id}/"
+    # as the page without rules: the Rules section is 3 queries (the trace's outcomes, the
+    # rules, and the trace with one filter check per rule)
+    with django_assert_num_queries(13):
+        page = alice_client.get(url).content.decode()
+    assert page.count("not matched:") == (rule_count + 1) // 2
+    assert "Rule 0" in page

@@ -183,6 +183,9 @@ class ScoreTracesView(APIView):
         )
 
 
+AUTOMATIC_SOURCES = (ScoreSource.LIVE, ScoreSource.RULE)
+
+
 def score_row(score: Score) -> dict:
     """One Score in Mastra's ``ScoreRowData`` shape."""
     span_type = MASTRA_SPAN_TYPES.get(score.span_type, score.span_type or "generic")
@@ -203,7 +206,8 @@ def score_row(score: Score) -> dict:
             "version": score.scorer_version,
         },
         "metadata": {"status": score.status, "batchId": str(score.batch_id or "")},
-        "source": "LIVE" if score.source == ScoreSource.LIVE else "TEST",
+        # Mastra's LIVE: scored on its own, as traffic came; TEST: asked for.
+        "source": "LIVE" if score.source in AUTOMATIC_SOURCES else "TEST",
         "traceId": score.trace_id,
         "spanId": score.span_id,
         "createdAt": score.created_at.isoformat(),

@@ -9,7 +9,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from scoring.models import Score
-from tests.factories import agent_trace, new_span_id, new_trace_id
+from tests.factories import agent_trace, make_score, new_span_id, new_trace_id
 
 pytestmark = pytest.mark.django_db
 
@@ -119,3 +119,15 @@ def test_mastra_clients_may_send_the_token_as_a_bearer_token(alice, anon_api_cli
     assert client.get(url).status_code == 200
     client.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
     assert client.get(url).status_code == 401
+
+
+def test_scores_a_rule_made_are_live_for_mastra_and_asked_for_ones_are_tests(api_client):
+    trace = agent_trace()
+    make_score(trace, scorer_id="completeness", span_id=trace.root_span_id, source="rule")
+    make_score(trace, scorer_id="latency", span_id=trace.root_span_id, source="batch")
+    url = f"/api/observability/traces/{trace.trace_id}/{trace.root_span_id}/scores"
+    rows = api_client.get(url).json()["scores"]
+    assert {row["scorerId"]: row["source"] for row in rows} == {
+        "completeness": "LIVE",
+        "latency": "TEST",
+    }

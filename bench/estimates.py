@@ -18,16 +18,11 @@ scratch database is dropped at the end unless --keep.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import time
-import uuid
-from pathlib import Path
 
-import psycopg
+from scratch import REPO, scratch_django
 
-REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 JUDGES = ["answer-relevancy", "faithfulness", "hallucination"]
 
@@ -44,28 +39,13 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    name = f"ts_bench_estimates_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(args.database_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    scratch = args.database_url.rsplit("/", 1)[0] + f"/{name}"
-    env = {
-        **os.environ,
-        "DEBUG": "false",
-        "SECRET_KEY": "bench",
-        "ALLOWED_HOSTS": "testserver,localhost",
-        "DATABASE_URL": scratch,
-        "TRACESCORE_JUDGE_BASE_URL": "http://127.0.0.1:9/v1",  # never called
-        "TRACESCORE_JUDGE_MODEL": "gpt-4o-mini",
-        "DJANGO_SETTINGS_MODULE": "tracescore.settings",
-    }
-    os.environ.update(env)
-    try:
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True
-        )
-        import django
-
-        django.setup()
+    with scratch_django(
+        args.database_url,
+        "ts_bench_estimates",
+        keep=args.keep,
+        TRACESCORE_JUDGE_BASE_URL="http://127.0.0.1:9/v1",  # never called
+        TRACESCORE_JUDGE_MODEL="gpt-4o-mini",
+    ):
         from django.conf import settings
         from django.contrib.auth.models import User
         from rest_framework.test import APIClient
@@ -99,13 +79,6 @@ def main() -> None:
                 f"{estimate['promptTokens']:,} prompt + {estimate['completionTokens']:,} "
                 f"completion tokens, ${estimate['costUsd']}, sampled {estimate['sampled']}"
             )
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            with psycopg.connect(args.database_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -30,15 +30,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
-import psycopg
+from scratch import REPO, qcluster, scratch_django
 
-REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.fake_openai import FakeOpenAI, Reply  # noqa: E402
@@ -72,142 +69,115 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    name = f"ts_bench_judges_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(args.database_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    scratch = args.database_url.rsplit("/", 1)[0] + f"/{name}"
     fake = FakeOpenAI(default=Reply(ANSWER, input_tokens=180, output_tokens=40))
     fake.latency = args.latency
     fake.__enter__()
-    env = {
-        **os.environ,
-        "DEBUG": "false",
-        "SECRET_KEY": "bench",
-        "ALLOWED_HOSTS": "testserver,localhost",
-        "DATABASE_URL": scratch,
-        "REDIS_URL": args.redis_url,
-        "TRACESCORE_QUEUE_NAME": f"ts-bench-{uuid.uuid4().hex[:6]}",
-        "TRACESCORE_WORKERS": str(args.workers),
-        "TRACESCORE_SCORE_CHUNK": str(args.chunk),
-        "TRACESCORE_JUDGE_CONCURRENCY": str(args.concurrency),
-        "TRACESCORE_JUDGE_RPM": str(args.rpm),
-        "TRACESCORE_JUDGE_BASE_URL": fake.base_url,
-        "TRACESCORE_JUDGE_MODEL": "bench-judge",
-        "DJANGO_SETTINGS_MODULE": "tracescore.settings",
-    }
-    os.environ.update(env)
-    worker = None
     try:
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True
-        )
-        import django
+        with scratch_django(
+            args.database_url,
+            "ts_bench_judges",
+            keep=args.keep,
+            REDIS_URL=args.redis_url,
+            TRACESCORE_QUEUE_NAME=f"ts-bench-{uuid.uuid4().hex[:6]}",
+            TRACESCORE_WORKERS=str(args.workers),
+            TRACESCORE_SCORE_CHUNK=str(args.chunk),
+            TRACESCORE_JUDGE_CONCURRENCY=str(args.concurrency),
+            TRACESCORE_JUDGE_RPM=str(args.rpm),
+            TRACESCORE_JUDGE_BASE_URL=fake.base_url,
+            TRACESCORE_JUDGE_MODEL="bench-judge",
+        ) as env:
+            from django.contrib.auth.models import User
+            from django.db.models import Count
+            from rest_framework.test import APIClient
 
-        django.setup()
-        from django.contrib.auth.models import User
-        from django.db.models import Count
-        from rest_framework.test import APIClient
+            from observability.demo import store_demo_traces
+            from observability.models import Span
+            from scoring.choices import ScoreStatus
+            from scoring.inputs import text_of
+            from scoring.models import Score
 
-        from observability.demo import store_demo_traces
-        from observability.models import Span
-        from scoring.choices import ScoreStatus
-        from scoring.inputs import text_of
-        from scoring.models import Score
+            started = time.perf_counter()
+            stored, _ = store_demo_traces(args.traces * 3 // 2, seed=7)
+            print(f"stored {stored} traces in {time.perf_counter() - started:.1f} s")
+            # Traces whose root has an answer to judge (the others would fail at once, uncalled).
+            roots = Span.objects.filter(parent_span_id__isnull=True).order_by("trace_id")
+            trace_ids = [
+                trace_id
+                for trace_id, output in roots.values_list("trace_id", "output")
+                if text_of(output).strip()
+            ][: args.traces]
 
-        started = time.perf_counter()
-        stored, _ = store_demo_traces(args.traces * 3 // 2, seed=7)
-        print(f"stored {stored} traces in {time.perf_counter() - started:.1f} s")
-        # Traces whose root has an answer to judge (the others would fail at once, uncalled).
-        roots = Span.objects.filter(parent_span_id__isnull=True).order_by("trace_id")
-        trace_ids = [
-            trace_id
-            for trace_id, output in roots.values_list("trace_id", "output")
-            if text_of(output).strip()
-        ][: args.traces]
-
-        client = APIClient()
-        client.force_authenticate(User.objects.create_user("bench"))
-        worker = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        time.sleep(3)  # let the cluster start its workers
-        load_before = os.getloadavg()
-        fake.reset_stats()
-        calls_before = fake.stats()["requests"]
-        if args.storm:
-            fake.storm(args.storm_fraction, args.storm_seconds, retry_after_ms=1000, seed=7)
-        t0 = time.perf_counter()
-        answer = client.post(
-            "/api/trace-scorers/batch",
-            {"scorerId": "toxicity", "traceIds": trace_ids},
-            format="json",
-        )
-        assert answer.status_code == 202, answer.content
-        batch_id = answer.json()["batchId"]
-        pending = Score.objects.filter(batch_id=batch_id, status=ScoreStatus.PENDING)
-        while pending.exists():
-            time.sleep(0.1)
-        wall = time.perf_counter() - t0
-        load_after = os.getloadavg()
-        stats = fake.stats()
-        calls = stats["requests"] - calls_before
-        counts = dict(
-            Score.objects.filter(batch_id=batch_id)
-            .values_list("status")
-            .annotate(n=Count("id"))
-            .values_list("status", "n")
-        )
-        limit = args.workers * args.concurrency
-        scored = sum(counts.values())
-        print(
-            f"{scored} traces judged (toxicity, {CALLS_PER_SCORE} calls per Score, "
-            f"{args.latency:g} s per answer) in {wall:.2f} s: {scored / wall:.1f} traces/s, "
-            f"{calls / wall:.1f} calls/s, with {args.workers} workers"
-        )
-        print(
-            f"calls in flight: peak {stats['peak_in_flight']} (limit {limit} = {args.workers} "
-            f"workers × {args.concurrency}); chunk {args.chunk}"
-        )
-        print(
-            "scores: "
-            + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("succeeded", "failed", "skipped"))
-        )
-        if args.storm:
-            print(
-                f"429 storm ({args.storm_fraction:.0%} of answers for {args.storm_seconds:g} s): "
-                f"{stats['throttled']} answers 429 out of {calls} calls; "
-                + (
-                    "every Score succeeded"
-                    if counts.get("succeeded", 0) == scored
-                    else "NOT every Score succeeded"
+            client = APIClient()
+            client.force_authenticate(User.objects.create_user("bench"))
+            with qcluster(env):
+                load_before = os.getloadavg()
+                fake.reset_stats()
+                calls_before = fake.stats()["requests"]
+                if args.storm:
+                    fake.storm(args.storm_fraction, args.storm_seconds, retry_after_ms=1000, seed=7)
+                t0 = time.perf_counter()
+                answer = client.post(
+                    "/api/trace-scorers/batch",
+                    {"scorerId": "toxicity", "traceIds": trace_ids},
+                    format="json",
                 )
-            )
-        failed = Score.objects.filter(batch_id=batch_id, status=ScoreStatus.FAILED)
-        for error in failed.values_list("error", flat=True)[:3]:
-            print(f"  failure: {error[:200]}")
-        print(
-            "load average (1, 5, 15 min) before: "
-            + ", ".join(f"{x:.2f}" for x in load_before)
-            + "; after: "
-            + ", ".join(f"{x:.2f}" for x in load_after)
-            + f"; {os.cpu_count()} CPUs"
-        )
+                assert answer.status_code == 202, answer.content
+                batch_id = answer.json()["batchId"]
+                pending = Score.objects.filter(batch_id=batch_id, status=ScoreStatus.PENDING)
+                while pending.exists():
+                    time.sleep(0.1)
+                wall = time.perf_counter() - t0
+                load_after = os.getloadavg()
+                stats = fake.stats()
+                calls = stats["requests"] - calls_before
+                counts = dict(
+                    Score.objects.filter(batch_id=batch_id)
+                    .values_list("status")
+                    .annotate(n=Count("id"))
+                    .values_list("status", "n")
+                )
+                limit = args.workers * args.concurrency
+                scored = sum(counts.values())
+                print(
+                    f"{scored} traces judged (toxicity, {CALLS_PER_SCORE} calls per Score, "
+                    f"{args.latency:g} s per answer) in {wall:.2f} s: "
+                    f"{scored / wall:.1f} traces/s, "
+                    f"{calls / wall:.1f} calls/s, with {args.workers} workers"
+                )
+                print(
+                    f"calls in flight: peak {stats['peak_in_flight']} "
+                    f"(limit {limit} = {args.workers} "
+                    f"workers × {args.concurrency}); chunk {args.chunk}"
+                )
+                print(
+                    "scores: "
+                    + ", ".join(
+                        f"{counts.get(s, 0)} {s}" for s in ("succeeded", "failed", "skipped")
+                    )
+                )
+                if args.storm:
+                    print(
+                        f"429 storm ({args.storm_fraction:.0%} of answers for "
+                        f"{args.storm_seconds:g} s): "
+                        f"{stats['throttled']} answers 429 out of {calls} calls; "
+                        + (
+                            "every Score succeeded"
+                            if counts.get("succeeded", 0) == scored
+                            else "NOT every Score succeeded"
+                        )
+                    )
+                failed = Score.objects.filter(batch_id=batch_id, status=ScoreStatus.FAILED)
+                for error in failed.values_list("error", flat=True)[:3]:
+                    print(f"  failure: {error[:200]}")
+                print(
+                    "load average (1, 5, 15 min) before: "
+                    + ", ".join(f"{x:.2f}" for x in load_before)
+                    + "; after: "
+                    + ", ".join(f"{x:.2f}" for x in load_after)
+                    + f"; {os.cpu_count()} CPUs"
+                )
     finally:
-        if worker is not None:
-            os.killpg(worker.pid, 9)
-            worker.wait()
         fake.__exit__(None, None, None)
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            with psycopg.connect(args.database_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -27,15 +27,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
-import psycopg
+from scratch import REPO, qcluster, scratch_django
 
-REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
@@ -54,32 +51,16 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    name = f"ts_bench_scoring_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(args.database_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    scratch = args.database_url.rsplit("/", 1)[0] + f"/{name}"
-    env = {
-        **os.environ,
-        "DEBUG": "false",
-        "SECRET_KEY": "bench",
-        "ALLOWED_HOSTS": "testserver,localhost",
-        "DATABASE_URL": scratch,
-        "REDIS_URL": args.redis_url,
-        "TRACESCORE_QUEUE_NAME": f"ts-bench-{uuid.uuid4().hex[:6]}",
-        "TRACESCORE_WORKERS": str(args.workers),
-        "TRACESCORE_SCORE_CHUNK": str(args.chunk),
-        "TRACESCORE_EXTRA_SCORERS": "scoring.tests.worker_scorers",
-        "DJANGO_SETTINGS_MODULE": "tracescore.settings",
-    }
-    os.environ.update(env)
-    worker = None
-    try:
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True
-        )
-        import django
-
-        django.setup()
+    with scratch_django(
+        args.database_url,
+        "ts_bench_scoring",
+        keep=args.keep,
+        REDIS_URL=args.redis_url,
+        TRACESCORE_QUEUE_NAME=f"ts-bench-{uuid.uuid4().hex[:6]}",
+        TRACESCORE_WORKERS=str(args.workers),
+        TRACESCORE_SCORE_CHUNK=str(args.chunk),
+        TRACESCORE_EXTRA_SCORERS="scoring.tests.worker_scorers",
+    ) as env:
         from django.contrib.auth.models import User
         from django.db.models import Avg, DurationField, ExpressionWrapper, F, Max
         from rest_framework.test import APIClient
@@ -96,72 +77,60 @@ def main() -> None:
 
         client = APIClient()
         client.force_authenticate(User.objects.create_user("bench"))
-        worker = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        time.sleep(3)  # let the cluster start its workers
+        with qcluster(env):
 
-        def run(ids: list[str]) -> tuple[float, float, str]:
-            t0 = time.perf_counter()
-            answer = client.post(
-                "/api/trace-scorers/batch",
-                {"scorerId": args.scorer, "traceIds": ids},
-                format="json",
+            def run(ids: list[str]) -> tuple[float, float, str]:
+                t0 = time.perf_counter()
+                answer = client.post(
+                    "/api/trace-scorers/batch",
+                    {"scorerId": args.scorer, "traceIds": ids},
+                    format="json",
+                )
+                post_s = time.perf_counter() - t0
+                assert answer.status_code == 202, answer.content
+                batch_id = answer.json()["batchId"]
+                pending = Score.objects.filter(batch_id=batch_id, status=ScoreStatus.PENDING)
+                while pending.exists():
+                    time.sleep(0.02)
+                return time.perf_counter() - t0, post_s, batch_id
+
+            wall, post_s, batch_id = run(trace_ids)
+            scores = Score.objects.filter(batch_id=batch_id)
+            held = ExpressionWrapper(
+                F("finished_at") - F("started_at"), output_field=DurationField()
             )
-            post_s = time.perf_counter() - t0
-            assert answer.status_code == 202, answer.content
-            batch_id = answer.json()["batchId"]
-            pending = Score.objects.filter(batch_id=batch_id, status=ScoreStatus.PENDING)
-            while pending.exists():
-                time.sleep(0.02)
-            return time.perf_counter() - t0, post_s, batch_id
+            stats = scores.aggregate(
+                mean=Avg("duration_ms"), held=Avg(held), end=Max("finished_at")
+            )
+            failed = scores.filter(status=ScoreStatus.FAILED).count()
+            print(
+                f"{len(trace_ids)} traces scored in {wall:.2f} s: "
+                f"{len(trace_ids) / wall:.0f} traces/s "
+                f"with {args.workers} workers, chunks of {args.chunk} ({failed} failed); "
+                f"POST answered in {post_s * 1000:.0f} ms"
+            )
+            print(
+                f"per trace, mean: {stats['mean']:.2f} ms in the scorer, "
+                f"{stats['held'].total_seconds() * 1000:.1f} ms from the claim of its chunk to "
+                f"its record (the rest of the wall clock is queueing: broker, fan-out, task "
+                "start-up)"
+            )
+            print(
+                "load average (1, 5, 15 min) at the end: "
+                + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+                + f"; {os.cpu_count()} CPUs"
+            )
 
-        wall, post_s, batch_id = run(trace_ids)
-        scores = Score.objects.filter(batch_id=batch_id)
-        held = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
-        stats = scores.aggregate(mean=Avg("duration_ms"), held=Avg(held), end=Max("finished_at"))
-        failed = scores.filter(status=ScoreStatus.FAILED).count()
-        print(
-            f"{len(trace_ids)} traces scored in {wall:.2f} s: {len(trace_ids) / wall:.0f} traces/s "
-            f"with {args.workers} workers, chunks of {args.chunk} ({failed} failed); "
-            f"POST answered in {post_s * 1000:.0f} ms"
-        )
-        print(
-            f"per trace, mean: {stats['mean']:.2f} ms in the scorer, "
-            f"{stats['held'].total_seconds() * 1000:.1f} ms from the claim of its chunk to "
-            f"its record (the rest of the wall clock is queueing: broker, fan-out, task start-up)"
-        )
-        print(
-            "load average (1, 5, 15 min) at the end: "
-            + ", ".join(f"{x:.2f}" for x in os.getloadavg())
-            + f"; {os.cpu_count()} CPUs"
-        )
-
-        latencies = []
-        for i in range(args.runs):
-            ids = trace_ids[i * 10 : i * 10 + 10]
-            latencies.append(run(ids)[0])
-        latencies.sort()
-        p95 = latencies[max(0, int(round(0.95 * len(latencies))) - 1)]
-        print(
-            f"10-trace batch, POST to all scores visible over {args.runs} runs: "
-            f"p50 {statistics.median(latencies) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms"
-        )
-    finally:
-        if worker is not None:
-            os.killpg(worker.pid, 9)
-            worker.wait()
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            with psycopg.connect(args.database_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            latencies = []
+            for i in range(args.runs):
+                ids = trace_ids[i * 10 : i * 10 + 10]
+                latencies.append(run(ids)[0])
+            latencies.sort()
+            p95 = latencies[max(0, int(round(0.95 * len(latencies))) - 1)]
+            print(
+                f"10-trace batch, POST to all scores visible over {args.runs} runs: "
+                f"p50 {statistics.median(latencies) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms"
+            )
 
 
 if __name__ == "__main__":

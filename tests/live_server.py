@@ -11,6 +11,7 @@ the test.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -115,3 +116,23 @@ def gunicorn_server(transactional_db, tmp_path):
     """The production web server on the test database, killed after the test."""
     with run_gunicorn(tmp_path / "gunicorn.log") as server:
         yield server
+
+
+def api_caller(base_url: str, token: str, *, timeout: float):
+    """``call(method, path, body=None) -> (status, JSON answer)``: the API over real HTTP
+    with a DRF token, as an outside client calls it (an empty answer reads as {})."""
+
+    def call(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            base_url + path,
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                return answer.status, json.loads(answer.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    return call

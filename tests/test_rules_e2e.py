@@ -4,7 +4,6 @@ nobody clicking. The rule is created and changed through the REST API.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import urllib.error
@@ -21,6 +20,7 @@ from observability.models import Span
 from observability.services import create_ingest_key
 from scoring import rules
 from scoring.models import RuleOutcome, Score
+from tests.live_server import api_caller
 from tests.worker import run_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,22 +39,7 @@ def rule_settings(settings):
 
 @pytest.fixture
 def call(live_server, alice):
-    token = Token.objects.create(user=alice).key
-
-    def call(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-        request = urllib.request.Request(
-            live_server.url + path,
-            method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                return answer.status, json.loads(answer.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
-
-    return call
+    return api_caller(live_server.url, Token.objects.create(user=alice).key, timeout=30)
 
 
 @pytest.fixture

@@ -8,11 +8,8 @@ is set (CI), otherwise the ORM broker.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from datetime import timedelta
 
@@ -27,6 +24,7 @@ from scoring.choices import ScoreStatus
 from scoring.models import Score, ScoringBatch
 from tests.factories import agent_trace
 from tests.fake_openai import FakeOpenAI, Reply
+from tests.live_server import api_caller
 from tests.worker import run_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,22 +32,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def call(live_server, alice):
-    token = Token.objects.create(user=alice).key
-
-    def call(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-        request = urllib.request.Request(
-            live_server.url + path,
-            method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as answer:
-                return answer.status, json.loads(answer.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
-
-    return call
+    return api_caller(live_server.url, Token.objects.create(user=alice).key, timeout=10)
 
 
 @pytest.fixture(autouse=True)

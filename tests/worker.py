@@ -142,3 +142,15 @@ def queued_score_ids(broker) -> list[int]:
             args = task["args"][0]
             ids += list(args) if isinstance(args, list | tuple) else [args]
     return ids
+
+
+@contextlib.contextmanager
+def no_worker():
+    """Tasks go to the broker and nobody runs them (django-q2 out of sync mode)."""
+    from django_q.conf import Conf
+
+    Conf.SYNC = False
+    try:
+        yield
+    finally:
+        Conf.SYNC = True

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -25,6 +24,7 @@ from scoring.choices import ScoreStatus
 from scoring.models import Score, ScoringBatch
 from scoring.tests import worker_scorers
 from tests.factories import agent_trace
+from tests.worker import no_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,15 +42,6 @@ def test_scorers(monkeypatch):
     ):
         yield
     get_broker().purge_queue()
-
-
-@contextmanager
-def no_worker():
-    Conf.SYNC = False
-    try:
-        yield
-    finally:
-        Conf.SYNC = True
 
 
 def start(count: int, scorer_id: str = "test-slow") -> tuple[ScoringBatch, list[int]]:

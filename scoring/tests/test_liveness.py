@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -24,6 +23,7 @@ from scoring.choices import ScoreStatus
 from scoring.models import Score, ScoringBatch
 from scoring.tests import worker_scorers
 from tests.factories import agent_trace
+from tests.worker import no_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,16 +41,6 @@ def test_scorers(monkeypatch):
     ):
         yield
     get_broker().purge_queue()
-
-
-@contextmanager
-def no_worker():
-    """Tasks go to the broker and nobody runs them."""
-    Conf.SYNC = False
-    try:
-        yield
-    finally:
-        Conf.SYNC = True
 
 
 def start(count: int = 1, scorer_id: str = "test-slow") -> ScoringBatch:
